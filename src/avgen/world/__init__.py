@@ -1,0 +1,1 @@
+"""The procedural world: training data, test data and benchmark with exact ground truth (WORLD.md)."""
