@@ -1,0 +1,72 @@
+"""The `avgen` command line.
+
+Each subcommand lives in the module that implements it; that module exposes
+`configure(parser: argparse.ArgumentParser) -> None` (adds its arguments) and `run(args) -> int`
+(does the work, returns the exit code). Modules are imported only when their subcommand runs, so
+`avgen --help` is fast and a missing optional dependency only breaks the subcommand that needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module implementing it, one-line help). Later issues add their modules here.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "generate": ("avgen.commands.generate", "text -> video with sound, written as an MP4"),
+    "foley": ("avgen.commands.foley", "add generated sound to a video (keeps the video stream)"),
+    "edit": ("avgen.commands.edit", "edit a video from a text instruction"),
+    "batch": ("avgen.commands.batch", "run a JSONL/text file of jobs, resumable, locally or on Ray"),
+    "eval": ("avgen.world.evaluate", "judge a folder of MP4s + metadata.jsonl with the world's benchmark"),
+    "train": ("avgen.commands.train", "train a model of a pipeline preset"),
+    "world": ("avgen.world.cli", "the procedural world: render clips, write evaluation sets, judge accuracy"),
+    "demo": ("avgen.commands.demo", "write a demo MP4 with sound through the output/muxer path"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="avgen", description="avgen: text to video with synchronized sound.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        sub_parser.set_defaults(_module=module_name)
+        module = _try_import(module_name)
+        if module is None:
+            sub_parser.set_defaults(_unavailable=True)
+        else:
+            module.configure(sub_parser)
+    return parser
+
+
+def _try_import(module_name: str):
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        # Only "this subcommand's module is not built yet" is tolerated; a missing dependency inside
+        # an existing module is a real error and must surface.
+        if error.name and module_name.startswith(error.name):
+            return None
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from avgen import __version__
+
+        print(f"avgen {__version__}")
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 0
+    if getattr(args, "_unavailable", False):
+        print(f"avgen {args.command}: not available in this version of avgen yet.", file=sys.stderr)
+        return 2
+    return int(importlib.import_module(args._module).run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

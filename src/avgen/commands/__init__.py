@@ -1,0 +1,1 @@
+"""Implementations of the `avgen` subcommands that are not part of a larger module."""

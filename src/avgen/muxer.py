@@ -1,0 +1,250 @@
+"""Write and read clips: H.264 + AAC MP4 (browser-playable), WAV/FLAC audio, PNG stills.
+
+Every writer validates all of its input before touching the disk and writes atomically: the file is
+encoded to a hidden temporary file in the target folder and renamed over the target only when
+complete, so a bad input or a crash never leaves a half-written file nor destroys an existing one.
+
+Audio/video alignment: the audio is first made exactly `AVClock.num_samples(num_frames)` samples long
+(silence padded at the end, or the tail trimmed), so both streams last exactly as long. AAC encoders
+prepend "priming" samples (1024 for FFmpeg's encoder); FFmpeg records them in the MP4 edit list and
+the stream's initial padding, which conforming decoders (FFmpeg, browsers) skip. `read_video` relies
+on that and additionally trims the decoded tail padding to the stream's duration, so a round trip is
+sample-aligned (tests/test_muxer.py measures it with PyAV and with the ffmpeg binary).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from avgen.clock import AVClock, check_fps
+
+VIDEO_SUFFIXES = (".mp4",)
+AUDIO_SUFFIXES = (".wav", ".flac")
+IMAGE_SUFFIXES = (".png",)
+
+# H.264 quality: constant rate factor 12 is close to visually lossless; at 64-128 px the files stay small,
+# and the world's judge sees the palette colours intact after the round trip.
+DEFAULT_CRF = 12
+AAC_BITRATE = 128_000
+
+
+@dataclass
+class DecodedVideo:
+    frames: np.ndarray  # (F, H, W, 3) uint8
+    audio: np.ndarray | None  # (C, S) float32 in [-1, 1], or None when the file has no audio stream
+    fps: float
+    sample_rate: int | None
+    metadata: dict[str, str]
+
+
+# --- validation (all of it runs before anything is written) ------------------------------------
+def _check_target(path: str | os.PathLike, suffixes: tuple[str, ...]) -> Path:
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise ValueError(f"cannot write {str(path)!r}: unknown extension {path.suffix!r}; expected one of {suffixes}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
+    if path.is_dir():
+        raise ValueError(f"cannot write {str(path)!r}: it is a folder")
+    return path
+
+
+def _to_numpy(x) -> np.ndarray:
+    if hasattr(x, "detach"):  # torch.Tensor, without importing torch here
+        x = x.detach().float().cpu().numpy() if x.dtype.is_floating_point else x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def as_uint8_frames(frames) -> np.ndarray:
+    """Validate frames (F, H, W, 3), uint8 or float in [0, 1], and return them as uint8 (F, H, W, 3)."""
+    if isinstance(frames, (list, tuple)) and frames and hasattr(frames[0], "convert"):  # PIL images
+        frames = np.stack([np.asarray(image.convert("RGB")) for image in frames])
+    frames = _to_numpy(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must have shape (num_frames, height, width, 3); got {frames.shape}")
+    if frames.shape[0] == 0 or frames.shape[1] == 0 or frames.shape[2] == 0:
+        raise ValueError(f"frames are empty: shape {frames.shape}")
+    if frames.dtype == np.uint8:
+        return frames
+    if not np.issubdtype(frames.dtype, np.floating):
+        raise ValueError(f"frames must be uint8 or float in [0, 1]; got dtype {frames.dtype}")
+    if not np.isfinite(frames).all():
+        raise ValueError("frames contain NaN or infinite values")
+    low, high = float(frames.min()), float(frames.max())
+    if low < 0.0 or high > 1.0:
+        raise ValueError(f"float frames must lie in [0, 1]; got values in [{low:.4g}, {high:.4g}]")
+    return np.round(frames * 255.0).astype(np.uint8)
+
+
+def as_audio(audio, sample_rate) -> tuple[np.ndarray, int]:
+    """Validate audio (S,) or (C, S) with C in {1, 2}, float in [-1, 1] or int16; return float32 (C, S)."""
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or not 8000 <= sample_rate <= 192000:
+        raise ValueError(f"sample_rate must be an integer in [8000, 192000] Hz; got {sample_rate!r}")
+    audio = _to_numpy(audio)
+    if audio.ndim == 1:
+        audio = audio[None]
+    if audio.ndim != 2 or audio.shape[0] not in (1, 2):
+        raise ValueError(f"audio must have shape (samples,) or (channels, samples) with 1 or 2 channels; got {audio.shape}")
+    if audio.shape[1] == 0:
+        raise ValueError("audio is empty (0 samples)")
+    if audio.dtype == np.int16:
+        return audio.astype(np.float32) / 32768.0, int(sample_rate)
+    if not np.issubdtype(audio.dtype, np.floating):
+        raise ValueError(f"audio must be float in [-1, 1] or int16; got dtype {audio.dtype}")
+    if not np.isfinite(audio).all():
+        raise ValueError("audio contains NaN or infinite samples")
+    peak = float(np.abs(audio).max())
+    if peak > 1.0:
+        raise ValueError(f"audio samples must lie in [-1, 1]; got a peak of {peak:.4g} (normalise or clip it first)")
+    return audio.astype(np.float32), int(sample_rate)
+
+
+def _even(frames: np.ndarray) -> np.ndarray:
+    """yuv420p needs even width and height: an odd size is padded by one replicated edge row/column."""
+    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
+    if pad_h or pad_w:
+        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    return frames
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Run write(tmp) on a hidden file beside `path`, then rename it over `path`."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+# --- writers ---------------------------------------------------------------------------------
+def write_video(
+    path: str | os.PathLike,
+    frames,
+    fps: int,
+    audio=None,
+    sample_rate: int | None = None,
+    metadata: dict[str, str] | None = None,
+    crf: int = DEFAULT_CRF,
+) -> Path:
+    """Write frames (F, H, W, 3) and optional audio (S,) or (C, S) as an H.264 (yuv420p) + AAC MP4.
+
+    The audio is padded with silence or trimmed at the end to exactly AVClock(fps, sample_rate)
+    .num_samples(F) samples. `metadata` (e.g. provenance: generator, model version, prompt, seed) is
+    stored as MP4 metadata tags. Returns the path written.
+    """
+    path = _check_target(path, VIDEO_SUFFIXES)
+    fps = check_fps(fps)
+    frames = _even(as_uint8_frames(frames))
+    if audio is not None:
+        if sample_rate is None:
+            raise ValueError("audio was given without its sample_rate")
+        audio, sample_rate = as_audio(audio, sample_rate)
+        audio = AVClock(fps, sample_rate).fit_audio(audio, len(frames))
+    tags = {str(k): str(v) for k, v in (metadata or {}).items()}
+    if not 0 <= crf <= 51:
+        raise ValueError(f"crf must be in [0, 51]; got {crf}")
+
+    def encode(tmp: Path) -> None:
+        import av
+
+        # movie_timescale: the edit list that hides the AAC priming is timed in the movie timescale
+        # (FFmpeg's default, 1000, would round the audio length to whole milliseconds).
+        options = {"movflags": "+faststart+use_metadata_tags", "movie_timescale": str(sample_rate or 1000 * fps)}
+        with av.open(str(tmp), mode="w", format="mp4", options=options) as container:
+            container.metadata.update(tags)
+            video = container.add_stream("libx264", rate=fps)
+            video.width, video.height = frames.shape[2], frames.shape[1]
+            video.pix_fmt = "yuv420p"
+            video.options = {"crf": str(crf), "preset": "medium"}
+            sound = None
+            if audio is not None:
+                sound = container.add_stream("aac", rate=sample_rate)
+                sound.layout = "mono" if audio.shape[0] == 1 else "stereo"
+                sound.bit_rate = AAC_BITRATE
+            for index, frame in enumerate(frames):
+                picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+                picture.pts = index
+                container.mux(video.encode(picture))
+            container.mux(video.encode())
+            if sound is not None:
+                chunk = 1024  # AAC frame size: the encoder consumes 1024 samples a frame
+                for start in range(0, audio.shape[1], chunk):
+                    block = av.AudioFrame.from_ndarray(
+                        np.ascontiguousarray(audio[:, start : start + chunk]), format="fltp", layout=sound.layout.name
+                    )
+                    block.sample_rate, block.pts = sample_rate, start
+                    container.mux(sound.encode(block))
+                container.mux(sound.encode())
+
+    return _atomic_write(path, encode)
+
+
+def write_audio(path: str | os.PathLike, audio, sample_rate: int) -> Path:
+    """Write audio (S,) or (C, S) as 16-bit WAV or FLAC."""
+    path = _check_target(path, AUDIO_SUFFIXES)
+    audio, sample_rate = as_audio(audio, sample_rate)
+
+    def encode(tmp: Path) -> None:
+        import soundfile
+
+        format_name = "WAV" if path.suffix.lower() == ".wav" else "FLAC"
+        soundfile.write(str(tmp), audio.T, sample_rate, subtype="PCM_16", format=format_name)
+
+    return _atomic_write(path, encode)
+
+
+def write_image(path: str | os.PathLike, frame) -> Path:
+    """Write one frame (H, W, 3), uint8 or float in [0, 1], as PNG."""
+    path = _check_target(path, IMAGE_SUFFIXES)
+    frame = as_uint8_frames(_to_numpy(frame)[None])[0]
+
+    def encode(tmp: Path) -> None:
+        from PIL import Image
+
+        Image.fromarray(frame).save(tmp, format="PNG")
+
+    return _atomic_write(path, encode)
+
+
+# --- reader ----------------------------------------------------------------------------------
+def read_video(path: str | os.PathLike) -> DecodedVideo:
+    """Decode an MP4 (or any container FFmpeg reads): frames (F, H, W, 3) uint8 and audio (C, S) float32.
+
+    Decoded audio is trimmed to the stream's declared duration, dropping the encoder's tail padding
+    (the priming at the start is already skipped by the decoder through the container's edit list).
+    """
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"cannot read {str(path)!r}: no such file")
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise ValueError(f"{str(path)!r} has no video stream")
+        video_stream = container.streams.video[0]
+        rate = video_stream.average_rate or video_stream.guessed_rate
+        fps = float(rate) if rate else 0.0
+        frames = np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
+        metadata = dict(container.metadata)
+    audio, sample_rate = None, None
+    with av.open(str(path)) as container:
+        if container.streams.audio:
+            audio_stream = container.streams.audio[0]
+            sample_rate = audio_stream.codec_context.sample_rate
+            blocks = [frame.to_ndarray().reshape(frame.layout.nb_channels, -1) for frame in container.decode(audio=0)]
+            audio = np.concatenate(blocks, axis=1).astype(np.float32) if blocks else np.zeros((1, 0), np.float32)
+            if audio_stream.duration is not None and audio_stream.time_base is not None:
+                declared = round(Fraction(audio_stream.duration) * audio_stream.time_base * sample_rate)
+                audio = audio[:, :declared]
+    return DecodedVideo(frames=frames, audio=audio, fps=fps, sample_rate=sample_rate, metadata=metadata)

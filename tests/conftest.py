@@ -1,0 +1,38 @@
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+
+def ffmpeg_decode(path):
+    """Decode with the standalone ffmpeg binary (imageio-ffmpeg's build), independent of PyAV.
+
+    Returns frames (F, H, W, 3) uint8, audio (C, S) float32 or None, fps, sample_rate.
+    """
+    import imageio_ffmpeg
+
+    exe = imageio_ffmpeg.get_ffmpeg_exe()
+    info = subprocess.run([exe, "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+    video_line = next(line for line in info.splitlines() if "Video:" in line)
+    width, height = map(int, re.search(r", (\d+)x(\d+)", video_line).groups())
+    fps = float(re.search(r"([\d.]+) fps", video_line).group(1))
+    raw = subprocess.run(
+        [exe, "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, check=True
+    ).stdout
+    frames = np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)
+    audio_line = next((line for line in info.splitlines() if "Audio:" in line), None)
+    if audio_line is None:
+        return frames, None, fps, None
+    sample_rate = int(re.search(r"(\d+) Hz", audio_line).group(1))
+    channels = 2 if "stereo" in audio_line else 1
+    raw = subprocess.run(
+        [exe, "-v", "error", "-i", str(path), "-f", "f32le", "-ac", str(channels), "-"], capture_output=True, check=True
+    ).stdout
+    audio = np.frombuffer(raw, np.float32).reshape(-1, channels).T
+    return frames, audio, fps, sample_rate
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
