@@ -19,3 +19,14 @@ def test_console_script_help_runs():
 def test_version(capsys):
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("avgen ")
+
+
+def test_a_subcommand_not_built_yet_says_so(capsys):
+    import avgen.cli as cli
+
+    cli.SUBCOMMANDS["future"] = ("avgen.commands.not_built_yet", "a later issue's subcommand")
+    try:
+        assert main(["future", "some prompt", "-o", "x.mp4"]) == 2
+        assert "not available" in capsys.readouterr().err
+    finally:
+        del cli.SUBCOMMANDS["future"]

@@ -25,15 +25,20 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only `command`'s module is imported (to add its arguments), so `avgen --help` stays
+    fast and one subcommand's import problem cannot break the others."""
     parser = argparse.ArgumentParser(prog="avgen", description="avgen: text to video with synchronized sound.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
         sub_parser.set_defaults(_module=module_name)
+        if name != command:
+            continue
         module = _try_import(module_name)
         if module is None:
+            sub_parser.add_argument("_rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
             sub_parser.set_defaults(_unavailable=True)
         else:
             module.configure(sub_parser)
@@ -52,7 +57,9 @@ def _try_import(module_name: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    parser = build_parser(command if command in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
     if args.version:
         from avgen import __version__
