@@ -197,3 +197,23 @@ def test_audio_and_image_writers_validate_too(tmp_path):
         read_video(tmp_path / "missing.mp4")
     assert os.listdir(tmp_path) == []
     assert muxer.DEFAULT_CRF <= 18
+
+
+def test_aac_priming_is_compensated_by_the_edit_list(tmp_path):
+    """Decoded while ignoring the MP4 edit list, the clicks come 1024 samples (64 ms) late: the AAC
+    priming is really there, and it is the edit list that puts the audio back in sync."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    frames, audio = flash_click_clip(48, 24, [10, 30])
+    path = write_video(tmp_path / "clip.mp4", frames, 24, audio, SAMPLE_RATE)
+    raw = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-ignore_editlist", "1", "-i", str(path), "-f", "f32le", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    late = onsets(np.frombuffer(raw, np.float32)[None]) - AVClock(24, SAMPLE_RATE).sample_of_frame(np.array([10, 30]))
+    assert np.abs(late - AAC_FRAME).max() <= 2
+    synced = onsets(read_video(path).audio) - AVClock(24, SAMPLE_RATE).sample_of_frame(np.array([10, 30]))
+    assert np.abs(synced).max() <= 2
