@@ -1,6 +1,21 @@
-"""The video models: the temporal autoencoder (pixels <-> latents) and the flow-matching transformer."""
+"""One file per model: the video autoencoder and transformer, the audio autoencoder and transformer,
+and the per-frame video feature encoder that conditions the audio model."""
 
+from .autoencoder_audio import AudioAutoencoder, kl_loss, multi_resolution_stft_loss
 from .autoencoder_video import TemporalAutoencoder, outlier_penalty_loss
-from .transformer_video import VideoTransformer, flops_per_token
+from .transformer_audio import AudioTransformer
+from .transformer_video import TransformerBlock, VideoTransformer, flops_per_token
+from .video_features import VideoFeatureEncoder
 
-__all__ = ["TemporalAutoencoder", "VideoTransformer", "flops_per_token", "outlier_penalty_loss"]
+__all__ = [
+    "AudioAutoencoder",
+    "AudioTransformer",
+    "TemporalAutoencoder",
+    "TransformerBlock",
+    "VideoFeatureEncoder",
+    "VideoTransformer",
+    "flops_per_token",
+    "kl_loss",
+    "multi_resolution_stft_loss",
+    "outlier_penalty_loss",
+]

@@ -101,7 +101,7 @@ class FeedForward(nn.Module):
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 
-class VideoTransformerBlock(nn.Module):
+class TransformerBlock(nn.Module):
     """Modulated self-attention, then cross-attention to the text, then the modulated MLP."""
 
     def __init__(self, dim: int, ffn_dim: int, num_heads: int, norm_eps: float):
@@ -177,7 +177,7 @@ class VideoTransformer(ModelMixin, ConfigMixin):
         self.fps_embedding = TimestepEmbedding(timestep_embedding_dim, dim)
         self.modulation = nn.Linear(dim, 6 * dim)  # shared adaLN-single
         self.blocks = nn.ModuleList(
-            VideoTransformerBlock(dim, ffn_dim, num_attention_heads, norm_eps) for _ in range(num_layers)
+            TransformerBlock(dim, ffn_dim, num_attention_heads, norm_eps) for _ in range(num_layers)
         )
         self.norm_out = nn.RMSNorm(dim, eps=norm_eps, elementwise_affine=False)
         self.modulation_table_out = nn.Parameter(torch.zeros(2, dim))  # final shift, scale offsets
