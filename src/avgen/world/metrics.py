@@ -73,7 +73,8 @@ MASK_MARGIN = 0.06
 # --- prompted attributes ------------------------------------------------------------------------
 def prompted_attributes(source: ClipSpec | dict) -> dict:
     """The attributes a clip was asked for, as a flat dict with keys subject, color, motion,
-    direction, speed, background, weather, music, camera (None = not prompted).
+    direction, speed, background, weather, music, camera (None = not prompted) and second
+    ({"subject", "motion"} of a second subject, or None).
 
     `source` is a ClipSpec (or its to_dict()) or the dict of `captions.parse_caption`."""
     if isinstance(source, ClipSpec):
@@ -88,13 +89,17 @@ def prompted_attributes(source: ClipSpec | dict) -> dict:
             "speed": subject.get("speed"),
         }
         flat.update({key: source.get(key) for key in ("background", "weather", "music", "camera")})
+        second = source.get("second")
+        flat["second"] = {"subject": second["kind"], "motion": second["motion"]} if second else None
         return flat
     flat = {key: source.get(key) for key in ("color", "motion", "direction", "speed", "background", "weather", "music", "camera")}
     flat["subject"] = source.get("subject", source.get("kind"))
+    flat["second"] = source.get("second")
     return flat
 
 
 def expected_subject_sound(kind: str | None, motion: str | None) -> str | None:
+    """The sound a subject makes ("none" for a rolling ball), None for an unknown subject."""
     if kind is None:
         return None
     return "none" if (kind, motion) in SILENT_MOTIONS else SUBJECT_SOUND[kind]
@@ -134,14 +139,22 @@ def audio_adherence(verdict: dict, prompted: dict) -> dict:
     """Ambience (the weather's sound), music and the subject's own sound, as prompted.
 
     An unprompted weather or music counts as prompted "clear"/"none": silence is part of the prompt's
-    meaning (no music was asked for). Returns {"hits": {attribute: bool}, "score": float | None}."""
-    wanted = {
-        "ambience": prompted.get("weather") or "clear",
-        "music": prompted.get("music") or "none",
-        "subject_sound": expected_subject_sound(prompted.get("subject"), prompted.get("motion")),
+    meaning (no music was asked for). The subject sound is a hit when the judge hears the prompted
+    subject's sound among `subject_sounds` (a second subject may add its own). Returns
+    {"hits": {attribute: bool}, "score": float | None}."""
+    hits = {
+        "ambience": verdict["ambience"] == (prompted.get("weather") or "clear"),
+        "music": verdict["music"] == (prompted.get("music") or "none"),
     }
-    judged = {"ambience": verdict["ambience"], "music": verdict["music"], "subject_sound": verdict["subject_sound"]}
-    hits = {key: judged[key] == value for key, value in wanted.items() if value is not None}
+    sound = expected_subject_sound(prompted.get("subject"), prompted.get("motion"))
+    if sound is not None:
+        heard = set(verdict["subject_sounds"])
+        if sound == "none":  # a silent main subject: nothing heard but what a prompted second subject makes
+            second = prompted.get("second") or {}
+            heard -= {expected_subject_sound(second.get("subject"), second.get("motion"))}
+            hits["subject_sound"] = not heard
+        else:
+            hits["subject_sound"] = sound in heard
     return {"hits": hits, "score": _share(hits)}
 
 
@@ -385,8 +398,9 @@ def edit_success(verdict: dict, attribute: str, target: str) -> bool:
         "weather": verdict["weather"],
         "ambience": verdict["ambience"],
         "music": verdict["music"],
-        "subject_sound": verdict["subject_sound"],
     }
+    if attribute == "subject_sound":
+        return target in verdict["subject_sounds"]
     if attribute not in judged:
         raise ValueError(f"unknown edit attribute {attribute!r}; expected one of {sorted(judged)}")
     return judged[attribute] == target
