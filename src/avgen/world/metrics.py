@@ -110,13 +110,10 @@ def _share(hits: dict[str, bool]) -> float | None:
     return sum(hits.values()) / len(hits) if hits else None
 
 
-def video_adherence(verdict: dict, prompted: dict) -> dict:
-    """Per prompted visual attribute, whether the judge recovered it; `score` is the share recovered.
-
-    Returns {"hits": {attribute: bool}, "score": float | None}. Unprompted attributes are skipped;
-    speed counts only when a car was prompted."""
+def judged_attributes(verdict: dict) -> dict:
+    """A judge verdict flattened to the attribute names of `prompted_attributes`."""
     subject = verdict["subject"]
-    judged = {
+    return {
         "subject": subject["kind"],
         "color": subject["color"],
         "motion": subject["motion"],
@@ -125,7 +122,17 @@ def video_adherence(verdict: dict, prompted: dict) -> dict:
         "background": verdict["background"],
         "camera": verdict["camera"],
         "weather": verdict["weather"],
+        "ambience": verdict.get("ambience"),  # absent from a video-only verdict
+        "music": verdict.get("music"),
     }
+
+
+def video_adherence(verdict: dict, prompted: dict) -> dict:
+    """Per prompted visual attribute, whether the judge recovered it; `score` is the share recovered.
+
+    Returns {"hits": {attribute: bool}, "score": float | None}. Unprompted attributes are skipped;
+    speed counts only when a car was prompted."""
+    judged = judged_attributes(verdict)
     hits = {}
     for attribute in VIDEO_ATTRIBUTES:
         wanted = prompted.get(attribute)
@@ -386,19 +393,7 @@ def diversity(verdicts: list[dict], fps: float, resolution: int) -> dict:
 # --- editing ---------------------------------------------------------------------------------
 def edit_success(verdict: dict, attribute: str, target: str) -> bool:
     """Whether the judged `attribute` (a VIDEO_ATTRIBUTES or AUDIO_ATTRIBUTES name) is now `target`."""
-    subject = verdict["subject"]
-    judged = {
-        "subject": subject["kind"],
-        "color": subject["color"],
-        "motion": subject["motion"],
-        "direction": subject["direction"],
-        "speed": subject["speed"],
-        "background": verdict["background"],
-        "camera": verdict["camera"],
-        "weather": verdict["weather"],
-        "ambience": verdict["ambience"],
-        "music": verdict["music"],
-    }
+    judged = judged_attributes(verdict)
     if attribute == "subject_sound":
         return target in verdict["subject_sounds"]
     if attribute not in judged:
