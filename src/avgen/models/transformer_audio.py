@@ -41,7 +41,7 @@ from diffusers.utils import BaseOutput
 from torch import nn
 
 from ..clock import AVClock
-from .transformer_video import TransformerBlock
+from .transformer_video import TransformerBlock, text_attention_mask
 
 
 @dataclass
@@ -178,11 +178,7 @@ class AudioTransformer(ModelMixin, ConfigMixin):
 
         # 3. Text to the model width; flow time -> embedding -> shared modulation
         encoder_hidden_states = self.text_proj(encoder_hidden_states)  # (B, L, D)
-        mask = None
-        if encoder_attention_mask is not None:
-            mask = encoder_attention_mask.bool()[:, None, None, :]  # (B, 1, 1, L), True = attend
-            if not mask.any(dim=-1).all():
-                raise ValueError("every sample needs at least one unmasked text token (an empty prompt still has EOS)")
+        mask = text_attention_mask(encoder_attention_mask)  # (B, 1, 1, L) or None
         timestep = torch.as_tensor(timestep, device=hidden_states.device, dtype=torch.float32).expand(batch)
         embedding = self.time_embedding(self.time_proj(timestep * self.config.timestep_scale).to(hidden_states.dtype))  # (B, D)
         modulation = self.modulation(F.silu(embedding)).view(batch, 6, self.config.dim)  # (B, 6, D)

@@ -101,6 +101,16 @@ class FeedForward(nn.Module):
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 
+def text_attention_mask(encoder_attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+    """(B, L) with 1 = token, 0 = padding -> the (B, 1, 1, L) boolean mask of the cross-attention."""
+    if encoder_attention_mask is None:
+        return None
+    mask = encoder_attention_mask.bool()[:, None, None, :]  # (B, 1, 1, L), True = attend
+    if not mask.any(dim=-1).all():
+        raise ValueError("every sample needs at least one unmasked text token (an empty prompt still has EOS)")
+    return mask
+
+
 class TransformerBlock(nn.Module):
     """Modulated self-attention, then cross-attention to the text, then the modulated MLP."""
 
@@ -221,11 +231,7 @@ class VideoTransformer(ModelMixin, ConfigMixin):
 
         # 2. Conditioning: text to the model width; flow time + fps -> one embedding -> shared modulation
         encoder_hidden_states = self.text_proj(encoder_hidden_states)  # (B, L, D)
-        mask = None
-        if encoder_attention_mask is not None:
-            mask = encoder_attention_mask.bool()[:, None, None, :]  # (B, 1, 1, L), True = attend
-            if not mask.any(dim=-1).all():
-                raise ValueError("every sample needs at least one unmasked text token (an empty prompt still has EOS)")
+        mask = text_attention_mask(encoder_attention_mask)
         timestep = torch.as_tensor(timestep, device=hidden_states.device, dtype=torch.float32).expand(batch)
         fps = torch.as_tensor(fps, device=hidden_states.device, dtype=torch.float32).expand(batch)
         dtype = hidden_states.dtype
