@@ -1,0 +1,52 @@
+"""`avgen train TASK --run-dir DIR`: train (or resume) one model of a preset.
+
+    avgen train vae --run-dir runs/vae --max-steps 3000 --max-minutes 150
+    accelerate launch -m avgen.cli train t2v --run-dir runs/t2v      # DDP on every GPU of the machine
+
+Rerunning the same command resumes from the run's last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+from avgen.training.trainer import TrainConfig
+
+
+def _option(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"options are key=value; got {text!r}")
+    try:
+        return key, json.loads(value)  # numbers, booleans, lists
+    except json.JSONDecodeError:
+        return key, value  # a plain string
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from avgen.training.tasks import TASKS
+
+    defaults = TrainConfig(task="", run_dir="")
+    parser.add_argument("task", choices=sorted(TASKS), help="which model to train")
+    parser.add_argument("--run-dir", required=True, help="where checkpoints and logs go (resumed if it exists)")
+    for field in dataclasses.fields(TrainConfig):
+        if field.name in ("task", "run_dir", "options"):
+            continue
+        default = getattr(defaults, field.name)
+        kind = float if field.name in ("learning_rate", "min_lr_ratio", "weight_decay", "max_grad_norm", "max_minutes") else (
+            int if isinstance(default, int) else str)
+        parser.add_argument("--" + field.name.replace("_", "-"), type=kind, default=default, help=f"default: {default}")
+    parser.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                        help="a task option (see avgen/training/tasks.py DEFAULTS), repeatable")
+
+
+def run(args: argparse.Namespace) -> int:
+    from avgen.training.trainer import train
+
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if f.name != "options"}
+    config = TrainConfig(**values, options=dict(args.option))
+    run_dir = train(config)
+    print(f"run directory: {run_dir}")
+    return 0

@@ -1,0 +1,106 @@
+"""Turn a trained component of a run into shippable weights: half precision safetensors + config.
+
+For autoencoders the export also sets `scaling_factor` (diffusers' convention: latents * scaling_factor
+have unit standard deviation before the transformer), measured on world clips that no training step saw.
+
+    avgen export runs/vae vae weights/tiny/vae
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from avgen.training.checkpoint import latest_checkpoint
+from avgen.training.tasks import EVAL_SEED
+
+DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+
+
+TEXT_ENCODERS = ("text_encoder", "audio_text_encoder")  # transformers T5 encoders, built from <preset>/text_encoder
+
+
+def _preset(run_dir: Path) -> Path:
+    return Path(json.loads((run_dir / "config.json").read_text())["preset"])
+
+
+def component_class(run_dir: Path, name: str):
+    """The class of component `name` of a run: a T5 encoder, or the avgen class its preset config names."""
+    import avgen.models as models
+
+    if name in TEXT_ENCODERS:
+        from transformers import T5EncoderModel
+
+        return T5EncoderModel
+    class_name = json.loads((_preset(run_dir) / name / "config.json").read_text())["_class_name"]
+    return getattr(models, class_name)
+
+
+def load_trained(run_dir: str | Path, name: str):
+    """Component `name` of a run: final/<name> when the run finished, else its latest checkpoint."""
+    from safetensors.torch import load_model
+
+    run_dir = Path(run_dir)
+    cls = component_class(run_dir, name)
+    if (run_dir / "final" / name).is_dir():
+        return cls.from_pretrained(run_dir / "final" / name)
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise FileNotFoundError(f"{run_dir} has neither final/{name} nor a checkpoint")
+    if name in TEXT_ENCODERS:
+        from transformers import T5Config
+
+        module = cls(T5Config.from_pretrained(_preset(run_dir) / "text_encoder"))
+    else:
+        module = cls.from_config(cls.load_config(_preset(run_dir) / name))
+    load_model(module, str(checkpoint / f"{name}.safetensors"))
+    return module
+
+
+@torch.no_grad()
+def latent_std(module, num_clips: int = 32) -> float:
+    """Standard deviation of the posterior means of `num_clips` held-aside world clips (both formats)."""
+    from avgen.models.autoencoder_audio import AudioAutoencoder
+    from avgen.world import render_clip
+    from avgen.world.spec import sample_spec
+
+    rng = np.random.default_rng(EVAL_SEED + 1)
+    values = []
+    for i in range(num_clips):
+        duration, fps = ((10.0, 24), (16.0, 16))[i % 2]
+        clip = render_clip(sample_spec(rng, fps=fps, duration=duration))
+        if isinstance(module, AudioAutoencoder):
+            x = torch.from_numpy(np.asarray(clip.audio, dtype=np.float32)).reshape(1, 1, -1)
+        else:
+            x = torch.from_numpy(clip.frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1  # (1, 3, F, H, W)
+        values.append(module.encode(x).latent_dist.mode().flatten())
+    return torch.cat(values).std().item()
+
+
+def export(run_dir: str | Path, name: str, destination: str | Path, dtype: str = "fp16", calibration_clips: int = 32) -> dict:
+    """Write component `name` of the run to `destination` in `dtype`; returns what was done."""
+    module = load_trained(run_dir, name).eval()
+    report = {"run_dir": str(run_dir), "component": name, "dtype": dtype}
+    if "scaling_factor" in getattr(module, "config", {}):
+        std = latent_std(module, calibration_clips)
+        module.register_to_config(scaling_factor=round(1.0 / std, 6))
+        report["latent_std"], report["scaling_factor"] = std, module.config.scaling_factor
+    module.to(DTYPES[dtype]).save_pretrained(destination, safe_serialization=True)
+    return report
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", help="a training run directory (runs/...)")
+    parser.add_argument("component", help="the component to export, e.g. vae, transformer, text_encoder")
+    parser.add_argument("destination", help="the folder to write (e.g. weights/tiny/vae)")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp16")
+    parser.add_argument("--calibration-clips", type=int, default=32, help="clips measuring an autoencoder's latent std")
+
+
+def run(args: argparse.Namespace) -> int:
+    print(json.dumps(export(args.run_dir, args.component, args.destination, args.dtype, args.calibration_clips)))
+    return 0

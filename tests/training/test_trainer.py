@@ -1,0 +1,195 @@
+"""The trainer on tiny random presets: every task takes steps, checkpoints resume exactly, bad settings fail early."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from avgen.models.autoencoder_audio import AudioAutoencoder
+from avgen.models.autoencoder_video import TemporalAutoencoder
+from avgen.models.text_encoder import build_text_encoder, tiny_text_encoder_config
+from avgen.models.transformer_audio import AudioTransformer
+from avgen.models.transformer_video import VideoTransformer
+from avgen.models.video_features import VideoFeatureEncoder
+from avgen.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from avgen.training.latent_cache import LatentCacheDataset, build_latent_cache
+from avgen.training.trainer import TrainConfig, learning_rate_at, train
+
+TINY = {
+    "vae": TemporalAutoencoder(block_out_channels=(8, 8, 8, 8), norm_num_groups=4, latent_channels=4),
+    "transformer": VideoTransformer(in_channels=4, num_layers=1, dim=32, ffn_dim=64, num_attention_heads=2, text_dim=32,
+                                    pos_embed_size=(64, 4, 4), timestep_embedding_dim=32),
+    "audio_vae": AudioAutoencoder(num_filters=4, latent_channels=4),
+    "audio_transformer": AudioTransformer(in_channels=4, num_layers=1, dim=32, ffn_dim=64, num_attention_heads=2, text_dim=32,
+                                          video_dim=16, timestep_embedding_dim=32),
+    "video_encoder": VideoFeatureEncoder(block_out_channels=(4, 4, 4, 4), feature_dim=16, norm_num_groups=2),
+}
+
+
+@pytest.fixture(scope="module")
+def preset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("preset")
+    for name, module in TINY.items():
+        module.save_config(root / name)
+    tiny_text_encoder_config(d_model=32, num_layers=1, num_heads=2, d_ff=64).save_pretrained(root / "text_encoder")
+    TINY["vae"].save_pretrained(root / "trained_vae")
+    TINY["audio_vae"].save_pretrained(root / "trained_audio_vae")
+    return root
+
+
+def config(preset, run_dir, task, **changes):
+    values = dict(task=task, run_dir=str(run_dir), preset=str(preset), max_steps=2, batch_size=2, warmup_steps=1,
+                  log_every=1, eval_every=1000, checkpoint_every=1000, mixed_precision="no")
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def log_steps(run_dir):
+    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    return [r["step"] for r in records if "eval" not in r]
+
+
+def test_learning_rate_warms_up_then_decays():
+    cfg = TrainConfig(task="vae", run_dir="x", learning_rate=1.0, warmup_steps=10, max_steps=110, min_lr_ratio=0.1)
+    assert learning_rate_at(0, cfg) == pytest.approx(0.1)
+    assert learning_rate_at(9, cfg) == pytest.approx(1.0)
+    assert learning_rate_at(60, cfg) == pytest.approx(0.55)
+    assert learning_rate_at(110, cfg) == pytest.approx(0.1)
+
+
+def test_checkpoint_round_trip_restores_weights_and_optimizer(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+    model(torch.randn(4, 3)).sum().backward()
+    optimizer.step()
+    save_checkpoint(tmp_path, 7, {"m": model}, optimizer)
+    other = torch.nn.Linear(3, 2)
+    other_optimizer = torch.optim.AdamW(other.parameters(), lr=0.5)
+    assert load_checkpoint(latest_checkpoint(tmp_path), {"m": other}, other_optimizer) == 7
+    assert torch.equal(other.weight, model.weight)
+    state, restored = optimizer.state_dict(), other_optimizer.state_dict()
+    assert restored["param_groups"][0]["lr"] == 0.1
+    for key in ("exp_avg", "exp_avg_sq", "step"):
+        assert torch.equal(torch.as_tensor(restored["state"][0][key]), torch.as_tensor(state["state"][0][key]))
+
+
+def test_checkpoints_keep_the_newest_and_no_partial_folder(tmp_path):
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    for step in (1, 2, 3):
+        save_checkpoint(tmp_path, step, {"m": model}, optimizer, keep=2)
+    names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert names == ["step-000002", "step-000003"]
+    assert latest_checkpoint(tmp_path).name == "step-000003"
+
+
+def test_vae_task_trains_resumes_and_exports(preset, tmp_path):
+    run_dir = tmp_path / "vae"
+    options = {"clip_frames": 8, "clip_seconds": 1.0, "resolution": 32}
+    train(config(preset, run_dir, "vae", options=options, checkpoint_every=1))
+    assert latest_checkpoint(run_dir).name == "step-000002"
+    train(config(preset, run_dir, "vae", options=options, max_steps=3))  # resumes: one more step only
+    assert log_steps(run_dir) == [1, 2, 3]
+    assert (run_dir / "final" / "vae" / "diffusion_pytorch_model.safetensors").is_file()
+    assert not list(run_dir.rglob("*.bin")) and not list(run_dir.rglob("*.pt"))
+
+
+def test_resume_refuses_changed_settings(preset, tmp_path):
+    run_dir = tmp_path / "vae"
+    options = {"clip_frames": 8, "clip_seconds": 1.0, "resolution": 32}
+    train(config(preset, run_dir, "vae", options=options, max_steps=1))
+    with pytest.raises(ValueError, match="learning_rate"):
+        train(config(preset, run_dir, "vae", options=options, learning_rate=1.0))
+
+
+def test_unknown_task_and_option_fail_before_anything_is_written(preset, tmp_path):
+    with pytest.raises(ValueError, match="unknown task"):
+        train(config(preset, tmp_path / "a", "nope"))
+    with pytest.raises(ValueError, match="no option"):
+        train(config(preset, tmp_path / "b", "vae", options={"clip_frame": 8}))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_audio_vae_task(preset, tmp_path):
+    run_dir = tmp_path / "audio"
+    train(config(preset, run_dir, "audio-vae", options={"clip_seconds": 0.2, "source_seconds": 1.0}, eval_every=2))
+    assert log_steps(run_dir) == [1, 2]
+    evals = [json.loads(line)["eval"] for line in (run_dir / "log.jsonl").read_text().splitlines() if "eval" in line]
+    assert set(evals[0]) == {"stft", "snr_db", "latent_std"}
+
+
+def test_t2v_task_on_the_fly_and_from_a_latent_cache(preset, tmp_path):
+    vae = TemporalAutoencoder.from_pretrained(preset / "trained_vae")
+    cache = build_latent_cache(vae, tmp_path / "cache", num_shards=2, shard_size=2, formats=[(1.0, 8), (2.0, 8)],
+                               resolution=32, progress=False)
+    build_latent_cache(vae, cache, num_shards=2, shard_size=2, formats=[(1.0, 8), (2.0, 8)], resolution=32, progress=False)
+    assert sorted(p.name for p in cache.iterdir()) == ["shard-00000.safetensors", "shard-00001.safetensors"]
+    items = iter(LatentCacheDataset(cache, seed=0))
+    shapes = {tuple(next(items)["latents"].shape) for _ in range(8)}
+    assert shapes == {(4, 2, 4, 4), (4, 4, 4, 4)}  # 8 and 16 frames at 4x, 32 px at 8x
+    options = {"vae": str(preset / "trained_vae"), "latent_cache": str(cache), "resolution": 32}
+    run_dir = tmp_path / "t2v"
+    train(config(preset, run_dir, "t2v", options=options))
+    assert log_steps(run_dir) == [1, 2]
+    assert (run_dir / "final" / "text_encoder" / "model.safetensors").is_file()
+    on_the_fly = {"vae": str(preset / "trained_vae"), "resolution": 32}
+    train(config(preset, tmp_path / "t2v-raw", "t2v", options=on_the_fly, max_steps=1, eval_every=1))
+    evals = [json.loads(line)["eval"] for line in (tmp_path / "t2v-raw" / "log.jsonl").read_text().splitlines() if "eval" in line]
+    assert set(evals[0]) == {"loss", "loss_no_text"}
+
+
+def test_v2a_task_with_masks_events_and_null_video(preset, tmp_path):
+    options = {"audio_vae": str(preset / "trained_audio_vae"), "formats": [[1, 8], [2, 8]], "resolution": 32}
+    run_dir = tmp_path / "v2a"
+    train(config(preset, run_dir, "v2a", options=options, eval_every=2))
+    assert log_steps(run_dir) == [1, 2]
+    assert (run_dir / "final" / "video_encoder").is_dir() and not (run_dir / "final" / "event_head").exists()
+    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    assert {"flow", "events"} <= set(records[0])
+    assert set(next(r["eval"] for r in records if "eval" in r)) == {"loss", "loss_null_video"}
+
+
+def test_known_mask_shapes_heads_tails_and_infill():
+    from avgen.training.tasks import VideoToAudioTask
+
+    mask = VideoToAudioTask.known_mask(64, 50, prob=1.0, generator=torch.Generator().manual_seed(0))
+    assert mask.shape == (64, 1, 50)
+    assert (mask.sum(dim=(1, 2)) > 0).all() and (mask.sum(dim=(1, 2)) < 50).all()
+    head = mask[:, 0, 0] == 1
+    tail = mask[:, 0, -1] == 1
+    assert head.any() and tail.any() and (head & tail).any() and (head & ~tail).any()
+    assert VideoToAudioTask.known_mask(8, 50, prob=0.0).sum() == 0
+
+
+def test_export_writes_half_precision_weights_with_a_measured_scaling_factor(preset, tmp_path):
+    from avgen.training.export import export
+
+    run_dir = tmp_path / "audio"
+    options = {"clip_seconds": 0.2, "source_seconds": 1.0}
+    train(config(preset, run_dir, "audio-vae", options=options, max_steps=1, checkpoint_every=1))
+    (run_dir / "final").rename(run_dir / "unused")  # export from the checkpoint, as for a run still going
+    report = export(run_dir, "audio_vae", tmp_path / "out", calibration_clips=2)
+    exported = AudioAutoencoder.from_pretrained(tmp_path / "out", torch_dtype=torch.float16)
+    assert next(exported.parameters()).dtype == torch.float16
+    assert exported.config.scaling_factor == pytest.approx(1 / report["latent_std"], rel=1e-4)
+    assert report["scaling_factor"] != 1.0
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert files == ["config.json", "diffusion_pytorch_model.safetensors"]
+
+
+def test_upsampler_task_learns_from_paired_resolutions(preset, tmp_path):
+    from avgen.models.upsampler import SpatialUpsampler
+    from avgen.training.tasks import PairedResolutions
+
+    SpatialUpsampler(channels=8, num_blocks=1, norm_num_groups=4).save_config(preset / "upsampler")
+    item = PairedResolutions(0, 0, 1, resolution=16, seconds=1.0).sample(PairedResolutions(0, 0, 1, 16, 1.0).rng())
+    assert item["low"].shape[1:] == (3, 16, 16) and item["high"].shape[1:] == (3, 32, 32)
+    assert len(item["low"]) == len(item["high"])
+    # the two renders are the same scene: the high one, averaged down, is close to the low one
+    down = F.avg_pool2d(item["high"].float(), 2)
+    assert (down - item["low"].float()).abs().mean() < 20
+    run_dir = tmp_path / "up"
+    train(config(preset, run_dir, "upsampler", options={"resolution": 16, "clip_frames": 4, "clip_seconds": 1.0}, eval_every=2))
+    evals = [json.loads(line)["eval"] for line in (run_dir / "log.jsonl").read_text().splitlines() if "eval" in line]
+    assert set(evals[0]) == {"psnr", "psnr_bicubic"}
