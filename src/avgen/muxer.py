@@ -4,6 +4,8 @@ Every writer validates all of its input before touching the disk and writes atom
 encoded to a hidden temporary file in the target folder and renamed over the target only when
 complete, so a bad input or a crash never leaves a half-written file nor destroys an existing one.
 
+`add_audio` gives an existing video a new sound track without re-encoding it (its video packets are copied).
+
 Audio/video alignment: the audio is first made exactly `AVClock.num_samples(num_frames)` samples long
 (silence padded at the end, or the tail trimmed), so both streams last exactly as long. AAC encoders
 prepend "priming" samples (1024 for FFmpeg's encoder); FFmpeg records them in the MP4 edit list and
@@ -23,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from avgen.clock import AVClock, check_fps
+from avgen.clock import SUPPORTED_FPS, AVClock, check_fps
 
 VIDEO_SUFFIXES = (".mp4",)
 AUDIO_SUFFIXES = (".wav", ".flac")
@@ -167,27 +169,103 @@ def write_video(
             video.width, video.height = frames.shape[2], frames.shape[1]
             video.pix_fmt = "yuv420p"
             video.options = {"crf": str(crf), "preset": "medium"}
-            sound = None
-            if audio is not None:
-                sound = container.add_stream("aac", rate=sample_rate)
-                sound.layout = "mono" if audio.shape[0] == 1 else "stereo"
-                sound.bit_rate = AAC_BITRATE
+            sound = _add_aac_stream(container, audio, sample_rate) if audio is not None else None
             for index, frame in enumerate(frames):
                 picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
                 picture.pts = index
                 container.mux(video.encode(picture))
             container.mux(video.encode())
             if sound is not None:
-                chunk = 1024  # AAC frame size: the encoder consumes 1024 samples a frame
-                for start in range(0, audio.shape[1], chunk):
-                    block = av.AudioFrame.from_ndarray(
-                        np.ascontiguousarray(audio[:, start : start + chunk]), format="fltp", layout=sound.layout.name
-                    )
-                    block.sample_rate, block.pts = sample_rate, start
-                    container.mux(sound.encode(block))
-                container.mux(sound.encode())
+                _mux_audio(container, sound, audio, sample_rate)
 
     return _atomic_write(path, encode)
+
+
+def _add_aac_stream(container, audio: np.ndarray, sample_rate: int):
+    sound = container.add_stream("aac", rate=sample_rate)
+    sound.layout = "mono" if audio.shape[0] == 1 else "stereo"
+    sound.bit_rate = AAC_BITRATE
+    return sound
+
+
+def _mux_audio(container, sound, audio: np.ndarray, sample_rate: int) -> None:
+    import av
+
+    chunk = 1024  # AAC frame size: the encoder consumes 1024 samples a frame
+    for start in range(0, audio.shape[1], chunk):
+        block = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[:, start : start + chunk]), format="fltp", layout=sound.layout.name)
+        block.sample_rate, block.pts = sample_rate, start
+        container.mux(sound.encode(block))
+    container.mux(sound.encode())
+
+
+def probe_video(path: str | os.PathLike) -> tuple[int, int]:
+    """(fps, number of frames) of a video file's first video stream, from its headers and packets (nothing
+    is decoded). Raises ValueError if the file is missing, unreadable, has no video or an unsupported fps."""
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"cannot read {str(path)!r}: no such file")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ValueError(f"{str(path)!r} has no video stream")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            num_frames = sum(1 for packet in container.demux(stream) if packet.size)  # the flush packet is empty
+    except av.FFmpegError as error:
+        raise ValueError(f"cannot read {str(path)!r}: {error}") from error
+    if not rate:
+        raise ValueError(f"{str(path)!r} does not declare a frame rate")
+    try:
+        fps = check_fps(float(rate))
+    except ValueError:
+        raise ValueError(f"{str(path)!r} runs at {float(rate):.4g} fps; supported rates are {SUPPORTED_FPS}") from None
+    return fps, num_frames
+
+
+# tags the MP4 muxer writes itself: copying the input's would describe the input file, not ours
+_MUXER_TAGS = ("major_brand", "minor_version", "compatible_brands", "encoder")
+
+
+def add_audio(
+    video_path: str | os.PathLike,
+    audio,
+    sample_rate: int,
+    path: str | os.PathLike,
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """Write `path`: the video stream of `video_path` copied packet for packet (not re-encoded: no quality
+    loss, same frames, same bytes) plus `audio` (S,) or (C, S) as a new AAC track, replacing any audio the
+    input had. The audio is padded or trimmed to exactly AVClock(fps, sample_rate).num_samples(F) samples for
+    the input's F frames; `metadata` tags are added to the input's. Atomic, validated before writing."""
+    import av
+
+    path = _check_target(path, VIDEO_SUFFIXES)
+    fps, num_frames = probe_video(video_path)
+    if Path(video_path).resolve() == path.resolve():
+        raise ValueError(f"cannot write {str(path)!r} over its own input video")
+    audio, sample_rate = as_audio(audio, sample_rate)
+    audio = AVClock(fps, sample_rate).fit_audio(audio, num_frames)
+    tags = {str(k): str(v) for k, v in (metadata or {}).items()}
+
+    def remux(tmp: Path) -> None:
+        options = {"movflags": "+faststart+use_metadata_tags", "movie_timescale": str(sample_rate)}  # see write_video
+        with av.open(str(video_path)) as source, av.open(str(tmp), mode="w", format="mp4", options=options) as container:
+            container.metadata.update({key: value for key, value in source.metadata.items() if key not in _MUXER_TAGS})
+            container.metadata.update(tags)
+            source_video = source.streams.video[0]
+            video = container.add_stream_from_template(source_video)
+            sound = _add_aac_stream(container, audio, sample_rate)
+            for packet in source.demux(source_video):
+                if packet.dts is None:  # the demuxer's empty flush packet
+                    continue
+                packet.stream = video  # PyAV rescales its timestamps to the output stream's time base
+                container.mux(packet)
+            _mux_audio(container, sound, audio, sample_rate)
+
+    return _atomic_write(path, remux)
 
 
 def write_audio(path: str | os.PathLike, audio, sample_rate: int) -> Path:

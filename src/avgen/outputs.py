@@ -18,7 +18,7 @@ class AVGenOutput(BaseOutput):
     """Frames and sound of one or more generated clips.
 
     frames: the videos, in the layout of the pipeline's `output_type`:
-        "np"  -> np.ndarray (B, F, H, W, 3) float in [0, 1]
+        "np"  -> np.ndarray (B, F, H, W, 3) float in [0, 1], or uint8 where a pipeline passes its input video through
         "pt"  -> torch.Tensor (B, F, 3, H, W) float in [0, 1]
         "pil" -> list (B) of lists (F) of PIL images
         An unbatched clip ((F, H, W, 3) array or a list of PIL images) is accepted as B = 1.

@@ -1,0 +1,90 @@
+"""`avgen foley`: the video stream is copied byte for byte, the new audio is exactly as long as the video."""
+
+import av
+import numpy as np
+import pytest
+
+from avgen.cli import main
+from avgen.muxer import add_audio, read_video, write_video
+from avgen.commands import foley
+from tests.conftest import ffmpeg_decode
+from tests.pipelines.test_video_to_audio import dummy_frames, get_pipeline  # the tiny pipeline of the pipeline tests
+from tests.test_muxer import flash_click_clip, onsets
+
+
+def video_packets(path):
+    """The encoded bytes of every video packet, with timestamps, and the stream's codec extradata (SPS/PPS)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packets = [(bytes(packet), packet.pts, packet.dts) for packet in container.demux(stream) if packet.size]
+        return packets, bytes(stream.codec_context.extradata or b""), stream.time_base
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("foley") / "model"
+    get_pipeline().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def clip(tmp_path):
+    """12 frames at 24 fps with an old (sine) audio track that foley must replace."""
+    old_audio = 0.5 * np.sin(np.arange(8000) / 5.0, dtype=np.float32)
+    return write_video(tmp_path / "in.mp4", dummy_frames(), 24, old_audio, 16000, {"title": "my clip"})
+
+
+def test_foley_copies_the_video_packets_and_adds_exact_audio(model, clip, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    assert main(["foley", str(clip), "-o", str(out), "--model", str(model), "--steps", "2", "--seed", "3", "--prompt", "with rain"]) == 0
+    summary = capsys.readouterr().out.strip()
+    assert summary.startswith(str(out)) and "0.50 s" in summary and "taken" in summary and "\n" not in summary
+
+    packets, extradata, _ = video_packets(clip)
+    assert video_packets(out)[:2] == (packets, extradata)  # not re-encoded: same bytes, same timestamps
+    decoded = read_video(out)
+    np.testing.assert_array_equal(decoded.frames, read_video(clip).frames)
+    assert decoded.audio.shape == (1, 8000) and decoded.sample_rate == 16000  # 0.5 s exactly
+    assert np.abs(decoded.audio - 0.5 * np.sin(np.arange(8000) / 5.0)).mean() > 0.1  # the old track is gone
+    assert decoded.metadata["generator"] == "avgen" and decoded.metadata["prompt"] == "with rain"
+    assert decoded.metadata["seed"] == "3" and decoded.metadata["steps"] == "2" and decoded.metadata["title"] == "my clip"
+    frames, audio, fps, sample_rate = ffmpeg_decode(out)  # an independent decoder agrees
+    assert (len(frames), fps, sample_rate) == (12, 24, 16000) and abs(audio.shape[1] - 8000) <= 1024
+
+
+def test_add_audio_fits_the_audio_and_writes_atomically(clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    add_audio(clip, np.full(5000, 0.25, np.float32), 16000, out)  # too short: padded with silence
+    assert read_video(out).audio.shape == (1, 8000)
+    before = out.read_bytes()
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        add_audio(clip, np.full(8000, 2.0, np.float32), 16000, out)
+    assert out.read_bytes() == before  # refused before writing: the old file is intact, no partial file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4"]
+    with pytest.raises(ValueError, match="over its own input"):
+        add_audio(clip, np.zeros(8000, np.float32), 16000, clip)
+
+
+def test_missing_model_or_input_says_so(model, clip, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out.mp4"
+    monkeypatch.setattr(foley, "DEFAULT_MODEL", tmp_path / "weights" / "tiny")  # the default, before weights ship
+    assert main(["foley", str(clip), "-o", str(out)]) == 2
+    assert "not trained yet" in capsys.readouterr().err
+    assert main(["foley", str(clip), "-o", str(out), "--model", str(tmp_path / "nowhere")]) == 2
+    assert "no pipeline at" in capsys.readouterr().err
+    assert main(["foley", str(tmp_path / "missing.mp4"), "-o", str(out), "--model", str(model)]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_remuxed_audio_stays_in_sync_with_the_copied_video(tmp_path):
+    """Clicks added by add_audio to a silent video land on its flash frames, as write_video's do (the copied
+    H.264 stream keeps its B-frame reordering delay, the new AAC track its priming compensation)."""
+    fps, num_frames, flashes = 24, 72, [5, 30, 61]
+    frames, clicks = flash_click_clip(num_frames, fps, flashes)
+    silent = write_video(tmp_path / "silent.mp4", frames, fps)
+    out = add_audio(silent, clicks, 16000, tmp_path / "out.mp4")
+    for frames_out, audio, _, rate in (tuple(vars(read_video(out)).values())[:4], ffmpeg_decode(out)):
+        assert np.flatnonzero(frames_out.reshape(num_frames, -1).mean(axis=1) > 128).tolist() == flashes
+        offsets = onsets(audio) / rate - np.asarray(flashes) / fps
+        assert len(offsets) == 3 and np.abs(offsets).max() < 0.005, offsets
