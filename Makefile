@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup clean-venv
+.PHONY: demo test setup weights clean-venv
 
 demo: $(STAMP)  ## set up, then run the main job: examples/quickstart.py -> outputs/quickstart.mp4
 	$(BIN)/python examples/quickstart.py
@@ -15,6 +15,9 @@ test: $(STAMP)  ## set up, then run the test suite
 	$(BIN)/python -m pytest -q
 
 setup: $(STAMP)
+
+weights: $(STAMP)  ## train every model of the tiny preset from scratch into weights/tiny (resumable)
+	bash pipelines/tiny/train.sh
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -193,3 +193,42 @@ def test_upsampler_task_learns_from_paired_resolutions(preset, tmp_path):
     train(config(preset, run_dir, "upsampler", options={"resolution": 16, "clip_frames": 4, "clip_seconds": 1.0}, eval_every=2))
     evals = [json.loads(line)["eval"] for line in (run_dir / "log.jsonl").read_text().splitlines() if "eval" in line]
     assert set(evals[0]) == {"psnr", "psnr_bicubic"}
+
+
+def test_edit_task_starts_as_the_text_to_video_model_and_trains(preset, tmp_path):
+    from transformers import T5EncoderModel
+
+    from avgen.training.tasks import edit_transformer_from
+
+    transformer = TINY["transformer"]
+    torch.manual_seed(0)
+    for p in transformer.parameters():
+        p.data.normal_(0, 0.1)
+    edit = edit_transformer_from(transformer)
+    assert edit.config.in_channels == 8 and edit.config.out_channels == 4
+    x, source = torch.randn(2, 4, 2, 4, 4), torch.randn(2, 4, 2, 4, 4)
+    text = torch.randn(2, 3, 32)
+    expected = transformer(x, text, 0.5, 8).sample
+    torch.testing.assert_close(edit(torch.cat([x, source], 1), text, 0.5, 8).sample, expected)  # zero-initialised source
+
+    init = tmp_path / "init"
+    transformer.save_pretrained(init / "transformer")
+    T5EncoderModel(tiny_text_encoder_config(d_model=32, num_layers=1, num_heads=2, d_ff=64)).save_pretrained(init / "text_encoder")
+    vae = TemporalAutoencoder.from_pretrained(preset / "trained_vae")
+    formats = [(1.0, 8)]
+    edits = build_latent_cache(vae, tmp_path / "edits", 1, 2, formats=formats, resolution=32, edits=True, progress=False)
+    clips = build_latent_cache(vae, tmp_path / "clips", 1, 2, formats=formats, resolution=32, progress=False)
+    item = next(iter(LatentCacheDataset(edits, seed=0)))
+    assert item["source"].shape == item["latents"].shape and item["kind"] and item["text"]
+    options = {"vae": str(preset / "trained_vae"), "init": str(init), "edit_cache": str(edits), "latent_cache": str(clips),
+               "resolution": 32}
+    run_dir = tmp_path / "edit"
+    train(config(preset, run_dir, "edit", options=options, checkpoint_every=1))
+    assert log_steps(run_dir) == [1, 2]
+
+    from avgen.training.export import export
+
+    export(run_dir, "edit_transformer", tmp_path / "out" / "edit_transformer")  # a transformer: no calibration
+    (run_dir / "final").rename(run_dir / "unused")
+    export(run_dir, "edit_transformer", tmp_path / "out2" / "edit_transformer")  # from the checkpoint alone
+    assert VideoTransformer.from_pretrained(tmp_path / "out2" / "edit_transformer").config.in_channels == 8

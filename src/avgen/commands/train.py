@@ -14,6 +14,8 @@ import json
 
 from avgen.training.trainer import TrainConfig
 
+STOPPED_EARLY = 75  # EX_TEMPFAIL: a time limit or a signal stopped the run; a rerun resumes it
+
 
 def _option(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
@@ -48,5 +50,8 @@ def run(args: argparse.Namespace) -> int:
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if f.name != "options"}
     config = TrainConfig(**values, options=dict(args.option))
     run_dir = train(config)
-    print(f"run directory: {run_dir}")
+    if not (run_dir / "final").is_dir():
+        print(f"stopped before max_steps; rerun the same command to resume ({run_dir})")
+        return STOPPED_EARLY
+    print(f"finished: {run_dir / 'final'}")
     return 0

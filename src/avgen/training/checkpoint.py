@@ -8,6 +8,7 @@ never leaves a half-written checkpoint that `latest_checkpoint` could pick):
 
     <run>/checkpoints/step-000400/
         <component>.safetensors   (fp32 weights; shared tensors such as T5's tied embeddings kept once)
+        <component>/config.json   (the module's config, when it has one)
         optimizer.safetensors
         state.json        {"step": 400, "param_groups": [...], "rng": {...}}
 """
@@ -45,6 +46,10 @@ def save_checkpoint(
     tmp.mkdir()
     for name, module in modules.items():
         save_model(module, str(tmp / f"{name}.safetensors"))
+        if hasattr(module, "save_config"):  # diffusers models: the shape, so the checkpoint alone rebuilds it
+            module.save_config(tmp / name)
+        elif hasattr(getattr(module, "config", None), "save_pretrained"):  # transformers models
+            module.config.save_pretrained(tmp / name)
     state = optimizer.state_dict()
     tensors, scalars = {}, {}
     for index, values in state["state"].items():

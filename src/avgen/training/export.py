@@ -21,23 +21,16 @@ from avgen.training.tasks import EVAL_SEED
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 
-TEXT_ENCODERS = ("text_encoder", "audio_text_encoder")  # transformers T5 encoders, built from <preset>/text_encoder
-
-
-def _preset(run_dir: Path) -> Path:
-    return Path(json.loads((run_dir / "config.json").read_text())["preset"])
-
-
-def component_class(run_dir: Path, name: str):
-    """The class of component `name` of a run: a T5 encoder, or the avgen class its preset config names."""
+def component_class(folder: Path):
+    """The class whose config.json is in `folder`: an avgen model (diffusers `_class_name`) or a T5 encoder."""
     import avgen.models as models
 
-    if name in TEXT_ENCODERS:
+    config = json.loads((folder / "config.json").read_text())
+    if config.get("model_type") == "t5":
         from transformers import T5EncoderModel
 
         return T5EncoderModel
-    class_name = json.loads((_preset(run_dir) / name / "config.json").read_text())["_class_name"]
-    return getattr(models, class_name)
+    return getattr(models, config["_class_name"])
 
 
 def load_trained(run_dir: str | Path, name: str):
@@ -45,18 +38,16 @@ def load_trained(run_dir: str | Path, name: str):
     from safetensors.torch import load_model
 
     run_dir = Path(run_dir)
-    cls = component_class(run_dir, name)
     if (run_dir / "final" / name).is_dir():
-        return cls.from_pretrained(run_dir / "final" / name)
+        return component_class(run_dir / "final" / name).from_pretrained(run_dir / "final" / name)
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
         raise FileNotFoundError(f"{run_dir} has neither final/{name} nor a checkpoint")
-    if name in TEXT_ENCODERS:
-        from transformers import T5Config
-
-        module = cls(T5Config.from_pretrained(_preset(run_dir) / "text_encoder"))
+    cls = component_class(checkpoint / name)
+    if hasattr(cls, "from_config"):
+        module = cls.from_config(cls.load_config(checkpoint / name))
     else:
-        module = cls.from_config(cls.load_config(_preset(run_dir) / name))
+        module = cls(cls.config_class.from_pretrained(checkpoint / name))
     load_model(module, str(checkpoint / f"{name}.safetensors"))
     return module
 

@@ -26,6 +26,19 @@ from safetensors.torch import save_file
 from avgen.clock import MOVIEGEN_DURATIONS
 
 
+def _encode(vae, specs: list, batch_size: int) -> torch.Tensor:
+    """Posterior means (N, C, F', H', W') of the clips of `specs`, rendered and encoded `batch_size` at a time."""
+    from avgen.world import render_frames, simulate
+
+    latents = []
+    for start in range(0, len(specs), batch_size):
+        frames = np.stack([render_frames(simulate(spec)) for spec in specs[start : start + batch_size]])  # (b, F, H, W, 3)
+        x = torch.from_numpy(frames).permute(0, 4, 1, 2, 3).to(vae.device).float() / 127.5 - 1  # (b, 3, F, H, W)
+        with torch.no_grad(), torch.autocast(vae.device.type, dtype=torch.bfloat16):
+            latents.append(vae.encode(x).latent_dist.mode().float().cpu())
+    return torch.cat(latents)
+
+
 def build_latent_cache(
     vae,
     out_dir: str | Path,
@@ -35,10 +48,15 @@ def build_latent_cache(
     resolution: int = 64,
     seed: int = 0,
     batch_size: int = 4,
+    edits: bool = False,
     progress: bool = True,
 ) -> Path:
-    """Render and encode clips into `num_shards` shards (skipping the shards already written)."""
-    from avgen.world import render_clip
+    """Render and encode clips into `num_shards` shards (skipping the shards already written).
+
+    edits: cache the world's edit pairs (train split) instead of clips: `latents` are the targets, and
+    the shard also holds `source_latents` and, in its metadata, "source_specs", "instructions", "kinds".
+    """
+    from avgen.world.edits import sample_edit_pair
     from avgen.world.spec import sample_spec
 
     out_dir = Path(out_dir)
@@ -50,40 +68,52 @@ def build_latent_cache(
             continue
         duration, fps = formats[index % len(formats)]
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
-        specs = [sample_spec(rng, held_out=False, resolution=resolution, fps=fps, duration=float(duration)) for _ in range(shard_size)]
-        latents = []
-        for start in range(0, shard_size, batch_size):
-            frames = np.stack([render_clip(spec).frames for spec in specs[start : start + batch_size]])  # (b, F, H, W, 3)
-            x = torch.from_numpy(frames).permute(0, 4, 1, 2, 3).to(vae.device).float() / 127.5 - 1  # (b, 3, F, H, W)
-            with torch.no_grad(), torch.autocast(vae.device.type, dtype=torch.bfloat16):
-                latents.append(vae.encode(x).latent_dist.mode().float().cpu())
-        metadata = {"specs": json.dumps([spec.to_dict() for spec in specs]), "duration": str(duration), "fps": str(fps)}
+        options = dict(resolution=resolution, fps=fps, duration=float(duration))
+        metadata = {"duration": str(duration), "fps": str(fps)}
+        if edits:
+            pairs = [sample_edit_pair(rng, split="train", **options) for _ in range(shard_size)]
+            specs = [pair.target for pair in pairs]
+            tensors = {"source_latents": _encode(vae, [pair.source for pair in pairs], batch_size).half().contiguous()}
+            metadata.update(source_specs=json.dumps([pair.source.to_dict() for pair in pairs]),
+                            instructions=json.dumps([pair.instruction for pair in pairs]),
+                            kinds=json.dumps([pair.kind for pair in pairs]))
+        else:
+            specs = [sample_spec(rng, held_out=False, **options) for _ in range(shard_size)]
+            tensors = {}
+        tensors["latents"] = _encode(vae, specs, batch_size).half().contiguous()
+        metadata["specs"] = json.dumps([spec.to_dict() for spec in specs])
         tmp = path.with_name(f".{path.name}.partial")
-        save_file({"latents": torch.cat(latents).half().contiguous()}, tmp, metadata=metadata)
+        save_file(tensors, tmp, metadata=metadata)
         os.replace(tmp, path)
         if progress:
-            print(f"latent cache: {path.name} ({shard_size} clips, {duration:g} s at {fps} fps)", flush=True)
+            print(f"latent cache: {path.name} ({shard_size} {'edit pairs' if edits else 'clips'}, {duration:g} s at {fps} fps)", flush=True)
     return out_dir
 
 
-def read_shard(path: str | Path) -> tuple[torch.Tensor, list[dict], int]:
-    """latents (N, C, F', H', W') float16, the N spec dicts, fps."""
+def read_shard(path: str | Path) -> dict:
+    """A shard's tensors (latents (N, C, F', H', W') float16, and source_latents for edit pairs) and its
+    metadata with the JSON fields decoded: specs, fps, and for edit pairs source_specs, instructions, kinds."""
     with safe_open(str(path), framework="pt") as f:
+        shard = {key: f.get_tensor(key) for key in f.keys()}
         metadata = f.metadata()
-        latents = f.get_tensor("latents")
-    return latents, json.loads(metadata["specs"]), int(metadata["fps"])
+    for key in ("specs", "source_specs", "instructions", "kinds"):
+        if key in metadata:
+            shard[key] = json.loads(metadata[key])
+    shard["fps"] = int(metadata["fps"])
+    return shard
 
 
 class LatentCacheDataset(torch.utils.data.IterableDataset):
     """Cached clips forever, shard by shard in a seeded random order (so consecutive items share a format
     and batch together), clips of a shard shuffled. Ranks and workers read disjoint shards. Items:
-    latents (C, F', H', W') float32, fps, spec (dict); `text` is a freshly drawn training caption."""
+    latents (C, F', H', W') float32, fps, spec (dict), text: a freshly drawn training caption, or for an
+    edit-pair cache the instruction, with source (C, F', H', W') and kind."""
 
     def __init__(self, cache_dir: str | Path, seed: int, rank: int = 0, world_size: int = 1):
         super().__init__()
         self.paths = sorted(Path(cache_dir).glob("shard-*.safetensors"))
         if not self.paths:
-            raise FileNotFoundError(f"{cache_dir} holds no shard-*.safetensors (build it with `avgen train-cache`)")
+            raise FileNotFoundError(f"{cache_dir} holds no shard-*.safetensors (build it with `avgen cache-latents`)")
         self.seed, self.rank, self.world_size = seed, rank, world_size
 
     def __iter__(self):
@@ -97,8 +127,31 @@ class LatentCacheDataset(torch.utils.data.IterableDataset):
         while True:
             order = rng.permutation(len(self.paths))
             for index in order[reader::readers] if len(order) >= readers else order:  # too few shards: share
-                latents, specs, fps = read_shard(self.paths[index])
-                for i in rng.permutation(len(specs)):
-                    spec = specs[i]
-                    yield {"latents": latents[i].float(), "fps": fps, "spec": spec,
-                           "text": caption(ClipSpec.from_dict(spec), rng, "train")}
+                shard = read_shard(self.paths[index])
+                for i in rng.permutation(len(shard["specs"])):
+                    item = {"latents": shard["latents"][i].float(), "fps": shard["fps"], "spec": shard["specs"][i]}
+                    if "source_latents" in shard:
+                        item.update(source=shard["source_latents"][i].float(), text=shard["instructions"][i], kind=shard["kinds"][i])
+                    else:
+                        item["text"] = caption(ClipSpec.from_dict(shard["specs"][i]), rng, "train")
+                    yield item
+
+
+def configure(parser) -> None:
+    parser.add_argument("vae", help="a trained TemporalAutoencoder folder (e.g. weights/tiny/vae)")
+    parser.add_argument("out_dir", help="the cache folder (resumed if it exists)")
+    parser.add_argument("--shards", type=int, required=True, help="number of shards to have in the end")
+    parser.add_argument("--shard-size", type=int, default=32, help="clips per shard")
+    parser.add_argument("--resolution", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--edits", action="store_true", help="cache the world's edit pairs (source and target)")
+
+
+def run(args) -> int:
+    from avgen.models.autoencoder_video import TemporalAutoencoder
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    vae = TemporalAutoencoder.from_pretrained(args.vae, torch_dtype=torch.float32).to(device)
+    build_latent_cache(vae, args.out_dir, args.shards, args.shard_size, resolution=args.resolution, seed=args.seed,
+                       edits=args.edits)
+    return 0

@@ -332,6 +332,118 @@ class TextToVideoTask(Task):
         return results
 
 
+def edit_transformer_from(transformer):
+    """Movie Gen Edit's initialisation: the text-to-video transformer with `in_channels` doubled, the new
+    input weights (for the source video's latents, concatenated on the channel axis) zero, so at step 0
+    the edit model is exactly the text-to-video model."""
+    from avgen.models.transformer_video import VideoTransformer
+
+    channels = transformer.config.in_channels
+    # the public settings only: diffusers' private "_use_default_values" would reset out_channels to in_channels
+    config = {key: value for key, value in transformer.config.items() if not key.startswith("_")}
+    edit = VideoTransformer(**{**config, "in_channels": 2 * channels})
+    state = dict(transformer.state_dict())
+    weight = state["patch_embed.weight"]  # (D, C, p_f, p_h, p_w)
+    state["patch_embed.weight"] = torch.cat([weight, torch.zeros_like(weight)], dim=1)  # (D, 2C, p_f, p_h, p_w)
+    edit.load_state_dict(state)
+    return edit
+
+
+class EditTask(TextToVideoTask):
+    """Instruction editing (Movie Gen Edit): the edit transformer sees [x_t, source latents] on the channel
+    axis and the instruction as text; it and its text encoder start from the trained text-to-video ones.
+
+    - edit_cache: an edit-pair latent cache (`avgen cache-latents --edits`); latent_cache: a clip cache for
+      the plain text-to-video task, mixed in with probability `t2v_mix` (source = zeros) so the model
+      keeps generating from text alone.
+    - source_dropout / caption_dropout: share of edit samples trained without the source video / without
+      the instruction: the unconditional branches of InstructPix2Pix-style guidance.
+    """
+
+    DEFAULTS = dict(TextToVideoTask.DEFAULTS, init="weights/tiny", edit_cache="", t2v_mix=0.25, source_dropout=0.1)
+
+    def build(self):
+        from transformers import T5EncoderModel
+
+        from avgen.models.transformer_video import VideoTransformer
+
+        init = Path(self.options["init"])
+        transformer = edit_transformer_from(VideoTransformer.from_pretrained(init / "transformer", torch_dtype=torch.float32))
+        text_encoder = T5EncoderModel.from_pretrained(init / "text_encoder", torch_dtype=torch.float32)
+        return {"edit_transformer": transformer, "text_encoder": text_encoder}
+
+    def dataset(self, seed, rank, world_size):
+        from avgen.training.latent_cache import LatentCacheDataset
+
+        if not self.options["edit_cache"] or not self.options["latent_cache"]:
+            raise ValueError("the edit task needs the options edit_cache and latent_cache (see avgen cache-latents)")
+        edits = LatentCacheDataset(self.options["edit_cache"], seed, rank, world_size)
+        clips = LatentCacheDataset(self.options["latent_cache"], seed + 1, rank, world_size)
+        return MixedStreams(edits, clips, self.options["t2v_mix"], seed)
+
+    def collate(self, items):
+        batch = super().collate(items)  # latents, fps, text with caption dropout
+        batch["source"] = torch.stack([item.get("source", torch.zeros_like(item["latents"])) for item in items])
+        keep = torch.rand(len(items)) >= self.options["source_dropout"]
+        batch["source"] = batch["source"] * keep[:, None, None, None, None]
+        return batch
+
+    def flow_loss(self, modules, x1, texts, fps, t, noise, source=None) -> torch.Tensor:
+        from avgen import flow_matching
+        from avgen.models.text_encoder import encode_prompt
+
+        text_states, text_mask = encode_prompt(self.tokenizer, modules["text_encoder"], texts, self.options["max_text_length"], x1.device)
+        x_t = flow_matching.interpolate(noise, x1, t)
+        source = torch.zeros_like(x1) if source is None else source
+        velocity = modules["edit_transformer"](torch.cat([x_t, source], dim=1), text_states, t, fps, text_mask).sample
+        return flow_matching.loss(velocity, noise, x1)  # (B,)
+
+    def loss(self, modules, batch, step):
+        from avgen import flow_matching
+
+        x1 = batch["latents"] * self.vae.config.scaling_factor
+        source = batch["source"] * self.vae.config.scaling_factor
+        t = flow_matching.sample_flow_time(len(x1), self.options["logit_mean"], self.options["logit_std"], device=x1.device)
+        return self.flow_loss(modules, x1, batch["text"], batch["fps"], t, torch.randn_like(x1), source).mean(), {}
+
+    def evaluate(self, modules):
+        """Flow loss on 4 fixed train-phrasing edit pairs (10 s at 24 fps) at fixed t and noise: with the
+        source video, and without it (the gap is what the model takes from the source)."""
+        from avgen.world.edits import sample_edit_pair
+        from avgen.training.latent_cache import _encode
+
+        device = next(modules["edit_transformer"].parameters()).device
+        if self.eval_batches is None:
+            rng = np.random.default_rng(EVAL_SEED)
+            pairs = [sample_edit_pair(rng, resolution=self.options["resolution"], fps=24, duration=10.0) for _ in range(4)]
+            scale = self.vae.config.scaling_factor
+            x1 = _encode(self.vae, [p.target for p in pairs], 4).to(device) * scale
+            source = _encode(self.vae, [p.source for p in pairs], 4).to(device) * scale
+            noise = torch.randn(x1.shape, generator=torch.Generator().manual_seed(0)).to(device)
+            self.eval_batches = (x1, source, noise, [p.instruction for p in pairs], torch.full((4,), 24, device=device))
+        x1, source, noise, texts, fps = self.eval_batches
+        results = {}
+        for name, given in (("loss", source), ("loss_no_source", torch.zeros_like(source))):
+            losses = [self.flow_loss(modules, x1, texts, fps, torch.full((len(x1),), t, device=device), noise, given).mean().item()
+                      for t in (0.1, 0.3, 0.5, 0.7, 0.9)]
+            results[name] = float(np.mean(losses))
+        return results
+
+
+class MixedStreams(torch.utils.data.IterableDataset):
+    """Items of `first`, replaced by the next item of `second` with probability `second_prob`."""
+
+    def __init__(self, first, second, second_prob: float, seed: int):
+        super().__init__()
+        self.first, self.second, self.second_prob, self.seed = first, second, second_prob, seed
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed)
+        first, second = iter(self.first), iter(self.second)
+        while True:
+            yield next(second) if rng.random() < self.second_prob else next(first)
+
+
 class VideoToAudioTask(Task):
     """The audio transformer, the per-frame video encoder and the audio model's text encoder, trained
     jointly by flow matching on audio-VAE latents of world clips rendered on the fly.
@@ -596,6 +708,7 @@ TASKS: dict[str, type[Task]] = {
     "t2v": TextToVideoTask,
     "v2a": VideoToAudioTask,
     "upsampler": UpsamplerTask,
+    "edit": EditTask,
 }
 
 

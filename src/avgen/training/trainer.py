@@ -54,7 +54,7 @@ class TrainConfig:
     options: dict = dataclasses.field(default_factory=dict)  # task-specific settings, see tasks.py
 
     # settings that may change when a run is resumed (schedules and stopping), the rest must not
-    RESUMABLE_CHANGES = ("max_steps", "max_minutes", "log_every", "eval_every", "checkpoint_every", "num_workers")
+    RESUMABLE_CHANGES = ("run_dir", "max_steps", "max_minutes", "log_every", "eval_every", "checkpoint_every", "num_workers")
 
 
 def learning_rate_at(step: int, config: TrainConfig) -> float:
