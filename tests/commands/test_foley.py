@@ -6,9 +6,10 @@ import pytest
 
 from avgen.cli import main
 from avgen.muxer import add_audio, read_video, write_video
-from avgen.commands import foley
+from avgen.pipelines import text_to_audio_video
 from tests.conftest import ffmpeg_decode
-from tests.pipelines.test_video_to_audio import dummy_frames, get_pipeline  # the tiny pipeline of the pipeline tests
+from tests.pipelines.test_video_to_audio import dummy_frames
+from tests.pipelines.tiny import avgen_pipeline  # the tiny pipeline of the pipeline tests
 from tests.test_muxer import flash_click_clip, onsets
 
 
@@ -23,7 +24,7 @@ def video_packets(path):
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("foley") / "model"
-    get_pipeline().save_pretrained(folder)
+    avgen_pipeline().save_pretrained(folder)  # the shipped layout: foley runs its audio stage
     return folder
 
 
@@ -67,7 +68,7 @@ def test_add_audio_fits_the_audio_and_writes_atomically(clip, tmp_path):
 
 def test_missing_model_or_input_says_so(model, clip, tmp_path, capsys, monkeypatch):
     out = tmp_path / "out.mp4"
-    monkeypatch.setattr(foley, "DEFAULT_MODEL", tmp_path / "weights" / "tiny")  # the default, before weights ship
+    monkeypatch.setattr(text_to_audio_video, "DEFAULT_WEIGHTS", tmp_path / "weights" / "tiny")  # before weights ship
     assert main(["foley", str(clip), "-o", str(out)]) == 2
     assert "not trained yet" in capsys.readouterr().err
     assert main(["foley", str(clip), "-o", str(out), "--model", str(tmp_path / "nowhere")]) == 2

@@ -11,9 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-# The shipped weights (weights/README.md): a folder written by VideoToAudioPipeline.save_pretrained.
-DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "weights" / "tiny"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="the video to add sound to (fps one of 8, 12, 16, 24, 25, 30)")
@@ -22,36 +19,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=50, help="sampling steps")
     parser.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance on the prompt (1 = off)")
-    parser.add_argument("--model", default=str(DEFAULT_MODEL), help="pipeline folder (default: the shipped weights)")
+    parser.add_argument("--model", default=None, help="AVGenPipeline folder or hub id (default: the shipped weights, weights/tiny)")
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from avgen import muxer
-    from avgen.pipelines.video_to_audio import VideoToAudioPipeline
+    from avgen.pipelines.text_to_audio_video import AVGenPipeline, resolve_weights
 
     start = time.perf_counter()
-    model = Path(args.model)
-    if not (model / "model_index.json").is_file():
-        hint = " (the shipped video-to-audio weights are not trained yet)" if model == DEFAULT_MODEL else ""
-        print(
-            f"avgen foley: no pipeline at {str(model)!r}{hint}; pass --model PATH, a folder written by "
-            "VideoToAudioPipeline.save_pretrained",
-            file=sys.stderr,
-        )
-        return 2
-    try:  # the input and the target are checked before the model is loaded
+    try:  # the input, the target and the weights are checked before the model is loaded
         muxer.probe_video(args.input)
         muxer._check_target(args.output, muxer.VIDEO_SUFFIXES)
         if Path(args.input).resolve() == Path(args.output).resolve():
             raise ValueError("the output must not overwrite the input")
-    except ValueError as error:
+        model = resolve_weights(args.model)
+    except (ValueError, FileNotFoundError) as error:
         print(f"avgen foley: {error}", file=sys.stderr)
         return 2
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    pipe = VideoToAudioPipeline.from_pretrained(model).to(device)
+    # the audio stage of the full pipeline; the video models are not loaded (None), foley never runs them
+    video_models = dict(text_encoder=None, vae=None, transformer=None, upsampler=None)
+    pipe = AVGenPipeline.from_pretrained(model, **video_models).video_to_audio.to(device)
     output = pipe(
         args.input,
         prompt=args.prompt,

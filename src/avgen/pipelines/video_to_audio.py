@@ -4,7 +4,7 @@ Stages, for B videos of F frames at `fps`, N = num_waveforms_per_prompt, S = AVC
 .num_samples(F) audio samples, T = ceil(S / hop_length) latent steps of C channels, L text tokens:
 
 1. video: a path (decoded, fps from the file), uint8 (F, H, W, 3) / (B, F, H, W, 3), float (B, F, 3, H, W)
-   in [0, 1] or a list of PIL images -> resized to the encoder's frame_size s, in chunks of frames ->
+   in [0, 1] or a list of PIL images (video_input.py) -> resized to the encoder's frame_size s, in chunks of frames ->
    video_encoder -> per-frame features (B, F, D_video), every frame at the clip's own fps.
 2. text: prompt (B strings, "" when there is none) -> tokenizer + text_encoder -> (B * N, L, D_text) and
    mask (B * N, L); with guidance_scale > 1 the negative prompt as well (classifier-free guidance on text).
@@ -21,7 +21,6 @@ Returns AVGenOutput(frames = the input frames, audio (B * N, 1, S), fps, sample_
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from fractions import Fraction
 
@@ -32,11 +31,10 @@ from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from diffusers.schedulers import FlowMatchEulerDiscreteScheduler
 from diffusers.utils.torch_utils import randn_tensor
-from PIL import Image
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from .. import __version__, muxer
-from ..clock import SUPPORTED_FPS, AVClock, check_fps
+from .. import __version__
+from ..clock import AVClock
 from ..flow_matching import interpolate, linear_quadratic_sigmas
 from ..long_form import multidiffusion_velocity, plan_windows
 from ..models.autoencoder_audio import AudioAutoencoder
@@ -45,6 +43,7 @@ from ..models.text_encoder import encode_prompt as encode_text
 from ..models.transformer_audio import AudioTransformer
 from ..models.video_features import VideoFeatureEncoder
 from ..outputs import AVGenOutput
+from .video_input import describe_video, frames_to_tensor, load_video
 
 # Frames are converted to float and resized this many at a time, so memory follows the chunk, not the
 # clip's length or resolution (a 1080p frame is 25 MB in float32).
@@ -107,43 +106,6 @@ class VideoToAudioPipeline(DiffusionPipeline):
         return AVClock(fps, self.audio_vae.config.sample_rate, audio_hop=self.audio_vae.config.hop_length)
 
     # --- inputs ------------------------------------------------------------------------------------
-    @staticmethod
-    def describe_video(video, fps: int | None = None) -> tuple[int, int, int]:
-        """(B, F, fps) of `video`, validated without decoding it (a path's packets are counted)."""
-        if isinstance(video, (str, os.PathLike)):
-            file_fps, num_frames = muxer.probe_video(video)
-            if fps is not None and fps != file_fps:
-                raise ValueError(f"fps={fps!r} contradicts the {file_fps} fps of {str(video)!r}; leave fps out for files")
-            if num_frames == 0:
-                raise ValueError(f"{str(video)!r} has no video frames")
-            return 1, num_frames, file_fps
-        if isinstance(video, (list, tuple)):
-            if not video or not all(isinstance(image, Image.Image) for image in video):
-                raise ValueError("a video given as a list must be a non-empty list of PIL images (the frames of one clip)")
-            if len({image.size for image in video}) > 1:
-                raise ValueError(f"the PIL frames differ in size: {sorted({image.size for image in video})}")
-            batch, num_frames, height, width = 1, len(video), video[0].height, video[0].width
-        elif isinstance(video, np.ndarray):
-            if video.dtype != np.uint8 or video.ndim not in (4, 5) or video.shape[-1] != 3:
-                raise ValueError(
-                    f"a video array must be uint8 (F, H, W, 3) or (B, F, H, W, 3); got {video.dtype} {video.shape} "
-                    "(pass float frames as a torch tensor (B, F, 3, H, W) in [0, 1])"
-                )
-            batch, num_frames, height, width = (1, *video.shape[:3]) if video.ndim == 4 else video.shape[:4]
-        elif torch.is_tensor(video):
-            if not video.dtype.is_floating_point or video.ndim != 5 or video.shape[2] != 3:
-                raise ValueError(f"a video tensor must be float (B, F, 3, H, W) in [0, 1]; got {video.dtype} {tuple(video.shape)}")
-            batch, num_frames, _, height, width = video.shape
-            if video.numel() and not (torch.isfinite(video).all() and video.min() >= 0 and video.max() <= 1):
-                raise ValueError("a float video tensor must hold finite values in [0, 1]")
-        else:
-            raise ValueError(f"video must be a path, a uint8 array, a float tensor or a list of PIL images; got {type(video).__name__}")
-        if 0 in (batch, num_frames, height, width):
-            raise ValueError(f"video is empty: {batch} clips of {num_frames} frames of {height}x{width}")
-        if fps is None:
-            raise ValueError(f"fps is required for video given as frames (it is read from the file for paths); one of {SUPPORTED_FPS}")
-        return batch, num_frames, check_fps(fps)
-
     def check_inputs(
         self,
         video,
@@ -179,7 +141,7 @@ class VideoToAudioPipeline(DiffusionPipeline):
                 f"video_encoder.feature_dim {self.video_encoder.config.feature_dim} != audio_transformer.video_dim {transformer.video_dim}"
             )
 
-        num_videos, num_frames, fps = self.describe_video(video, fps)
+        num_videos, num_frames, fps = describe_video(video, fps)
         if prompt is not None and prompt_embeds is not None:
             raise ValueError("pass prompt or prompt_embeds, not both")
         if negative_prompt is not None and negative_prompt_embeds is not None:
@@ -259,15 +221,6 @@ class VideoToAudioPipeline(DiffusionPipeline):
         return batch_size, num_frames, fps, num_samples
 
     # --- stages ------------------------------------------------------------------------------------
-    @staticmethod
-    def load_frames(video):
-        """video in any accepted form -> uint8 np (B, F, H, W, 3), or the float tensor (B, F, 3, H, W) as given."""
-        if isinstance(video, (str, os.PathLike)):
-            return muxer.read_video(video).frames[None]
-        if isinstance(video, (list, tuple)):
-            return np.stack([np.asarray(image.convert("RGB")) for image in video])[None]
-        return video[None] if isinstance(video, np.ndarray) and video.ndim == 4 else video
-
     @torch.no_grad()
     def encode_video(self, frames, device=None, chunk_frames: int = VIDEO_CHUNK_FRAMES) -> torch.Tensor:
         """frames uint8 np (B, F, H, W, 3) or float tensor (B, F, 3, H, W) in [0, 1] -> features (B, F, D_video).
@@ -283,10 +236,7 @@ class VideoToAudioPipeline(DiffusionPipeline):
         for start in range(0, num_frames, chunk_frames):
             stop = min(start + chunk_frames, num_frames)
             first, last = max(0, start - 2), min(num_frames, stop + 1)
-            if isinstance(frames, np.ndarray):
-                chunk = torch.from_numpy(frames[:, first:last]).to(device).permute(0, 1, 4, 2, 3).float() / 255  # (B, f, 3, H, W)
-            else:
-                chunk = frames[:, first:last].to(device, torch.float32)
+            chunk = frames_to_tensor(frames, first, last, device)  # (B, f, 3, H, W) in [0, 1]
             batch, count, channels, height, width = chunk.shape
             chunk = chunk.flatten(0, 1)  # (B * f, 3, H, W)
             if (height, width) != (size, size):  # the same resize the encoder would do, one chunk at a time
@@ -428,7 +378,7 @@ class VideoToAudioPipeline(DiffusionPipeline):
         num_steps = clock.audio_latent_steps(num_samples)  # T
 
         # 2. Video features at the clip's own fps, one per frame; the transformer aligns them to latent steps
-        frames = self.load_frames(video)
+        frames, _, _ = load_video(video)  # a file's own sound is not an input: it is replaced
         video_features = self.encode_video(frames, device)  # (B_video, F, D_video)
         video_features = video_features.expand(batch_size, -1, -1).repeat_interleave(num_waveforms_per_prompt, dim=0)  # (B * N, F, D)
 

@@ -1,0 +1,103 @@
+"""How much of a world clip survives the autoencoders: PSNR, and the judge on reconstructions.
+
+Renders held-aside world clips in both Movie Gen formats (10 s at 24 fps, 16 s at 16 fps), passes the
+video through the temporal autoencoder (encode, posterior mean, tiled decode) and the audio through the
+audio autoencoder, and judges original and reconstruction against the clip's ground truth. An attribute
+or event the judge reads on the original but not on the reconstruction is lost by the autoencoder,
+and no generator built on its latents can produce it - the ceiling of everything downstream.
+
+    .venv/bin/python benchmarks/bench_autoencoders.py --weights weights/tiny [--n 40]
+Writes benchmarks/results/autoencoders.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from avgen.models import AudioAutoencoder, TemporalAutoencoder
+from avgen.world import judge, metrics, render_clip
+from avgen.world.judge_accuracy import AUDIO_CLASS, VISUAL_KIND, _visible_truth_events, judged_attributes, match_events, truth_attributes
+from avgen.world.spec import sample_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@torch.no_grad()
+def reconstruct(vae, audio_vae, clip):
+    frames = torch.from_numpy(clip.frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1  # (1, 3, F, H, W)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        z = vae.encode(frames).latent_dist.mode()
+        video = vae.decode(z, num_frames=frames.shape[2], tile_latent_frames=16, tile_overlap=4).sample
+    video = ((video.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)[0].permute(1, 2, 3, 0).numpy()  # (F, H, W, 3)
+    audio = torch.from_numpy(np.asarray(clip.audio, np.float32)).reshape(1, 1, -1)
+    decoded = audio_vae.decode(audio_vae.encode(audio).latent_dist.mode(), num_samples=audio.shape[-1]).sample
+    return video, decoded[0, 0].clamp(-1, 1).numpy()
+
+
+def event_hits(truth, verdict, fps) -> dict:
+    """Per event kind: (truth events, those with a judged event within +-1 frame)."""
+    hits = {}
+    for kind, judged_kind in VISUAL_KIND.items():
+        times = _visible_truth_events(truth, kind)
+        judged = [e["time"] for e in verdict["visual_events"] if e["kind"] == judged_kind]
+        hits[f"visual/{kind}"] = (len(times), sum(o <= 1.0 / fps for o in match_events(times, judged)))
+    for kind, onset_class in AUDIO_CLASS.items():
+        times = truth.events_of(kind)
+        judged = [o["time"] for o in verdict["audio_onsets"] if o["kind"] == onset_class]
+        hits[f"audio/{kind}"] = (len(times), sum(o <= 1.0 / fps for o in match_events(times, judged)))
+    return hits
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--weights", type=Path, default=ROOT / "weights" / "tiny")
+    parser.add_argument("--n", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=12345)
+    args = parser.parse_args()
+    vae = TemporalAutoencoder.from_pretrained(args.weights / "vae").eval()
+    audio_vae = AudioAutoencoder.from_pretrained(args.weights / "audio_vae").eval()
+    rng = np.random.default_rng(args.seed)
+    correct = {"original": defaultdict(int), "reconstruction": defaultdict(int)}
+    events = {"original": defaultdict(lambda: [0, 0]), "reconstruction": defaultdict(lambda: [0, 0])}
+    psnrs, started = [], time.time()
+    for i in range(args.n):
+        duration, fps = ((10.0, 24), (16.0, 16))[i % 2]
+        clip = render_clip(sample_spec(rng, fps=fps, duration=duration))
+        video, audio = reconstruct(vae, audio_vae, clip)
+        psnrs.append(metrics.psnr(clip.frames, video))
+        truth = truth_attributes(clip.truth)
+        for name, (frames, sound) in {"original": (clip.frames, clip.audio), "reconstruction": (video, audio)}.items():
+            verdict = judge.judge_clip(frames, sound, fps, clip.sample_rate)
+            judged = judged_attributes(verdict)
+            for key, value in truth.items():
+                correct[name][key] += judged[key] == value
+            for kind, (total, hit) in event_hits(clip.truth, verdict, fps).items():
+                events[name][kind][0] += total
+                events[name][kind][1] += hit
+    report = {
+        "n": args.n, "weights": str(args.weights), "seconds": round(time.time() - started, 1),
+        "video_psnr_db": {"mean": float(np.mean(psnrs)), "min": float(np.min(psnrs))},
+        "attribute_accuracy": {name: {k: v / args.n for k, v in c.items()} for name, c in correct.items()},
+        "event_within_1_frame": {name: {k: (hit / total if total else None) for k, (total, hit) in e.items()} for name, e in events.items()},
+    }
+    print(f"video PSNR {report['video_psnr_db']['mean']:.2f} dB (min {report['video_psnr_db']['min']:.2f}) over {args.n} clips")
+    print(f"{'judged on':24s} {'original':>9s} {'reconstr.':>9s}")
+    for key in report["attribute_accuracy"]["original"]:
+        print(f"{key:24s} {report['attribute_accuracy']['original'][key]:9.1%} {report['attribute_accuracy']['reconstruction'][key]:9.1%}")
+    for key in report["event_within_1_frame"]["original"]:
+        o, r = report["event_within_1_frame"]["original"][key], report["event_within_1_frame"]["reconstruction"][key]
+        print(f"{key + ' +-1 frame':24s} {'-' if o is None else f'{o:9.1%}':>9s} {'-' if r is None else f'{r:9.1%}':>9s}")
+    out = ROOT / "benchmarks" / "results" / "autoencoders.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
