@@ -46,3 +46,6 @@ export_component v2a audio_text_encoder
 # 4. the spatial upsampler (64 -> 128 px)
 train upsampler upsampler --max-steps 3000 --batch-size 8 --learning-rate 5e-4
 export_component upsampler upsampler
+
+# 5. one loadable pipeline: model_index.json, tokenizer and scheduler beside the components
+"$AVGEN" assemble "$OUT"

@@ -232,3 +232,23 @@ def test_edit_task_starts_as_the_text_to_video_model_and_trains(preset, tmp_path
     (run_dir / "final").rename(run_dir / "unused")
     export(run_dir, "edit_transformer", tmp_path / "out2" / "edit_transformer")  # from the checkpoint alone
     assert VideoTransformer.from_pretrained(tmp_path / "out2" / "edit_transformer").config.in_channels == 8
+
+
+def test_assemble_makes_exported_components_a_loadable_pipeline(tmp_path):
+    from avgen.pipelines import AVGenPipeline
+    from avgen.training.export import assemble
+    from tests.pipelines.tiny import avgen_components
+
+    components = avgen_components()
+    for name, module in components.items():
+        if name not in ("tokenizer", "scheduler"):
+            module.to(torch.float16).save_pretrained(tmp_path / name)  # what `avgen export` writes
+    (tmp_path / "upsampler").rename(tmp_path / "no-upsampler")
+    with pytest.raises(FileNotFoundError, match="vae"):
+        assemble(tmp_path / "empty")
+    assemble(tmp_path)
+    pipe = AVGenPipeline.from_pretrained(tmp_path)
+    assert pipe.upsampler is None and pipe.vae is not None
+    assert json.loads((tmp_path / "model_index.json").read_text())["audio_transformer"][1] == "AudioTransformer"
+    weights = {p.suffix for p in tmp_path.rglob("*") if p.is_file() and p.suffix not in (".json", ".txt")}
+    assert weights == {".safetensors"}

@@ -95,3 +95,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     print(json.dumps(export(args.run_dir, args.component, args.destination, args.dtype, args.calibration_clips)))
     return 0
+
+
+PIPELINE_COMPONENTS = ("text_encoder", "vae", "transformer", "audio_text_encoder", "audio_vae", "audio_transformer", "video_encoder", "upsampler")
+
+
+def assemble(folder: str | Path, dtype: str = "fp16") -> Path:
+    """Make `folder` (exported component folders, e.g. weights/tiny/vae, .../transformer) a complete
+    AVGenPipeline: save_pretrained writes model_index.json, the tokenizer and the scheduler beside them."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from avgen.models.text_encoder import byte_tokenizer
+    from avgen.pipelines import AVGenPipeline
+
+    folder = Path(folder)
+    missing = [name for name in PIPELINE_COMPONENTS if name != "upsampler" and not (folder / name / "config.json").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder} lacks the component folder(s) {missing}; export them first")
+    components = {name: component_class(folder / name).from_pretrained(folder / name)
+                  for name in PIPELINE_COMPONENTS if (folder / name / "config.json").is_file()}
+    pipeline = AVGenPipeline(tokenizer=byte_tokenizer(), scheduler=FlowMatchEulerDiscreteScheduler(), **components)
+    pipeline.to(DTYPES[dtype]).save_pretrained(folder, safe_serialization=True)
+    return folder
