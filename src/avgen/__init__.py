@@ -9,7 +9,7 @@ The pipelines are imported on first use (PEP 562), so `import avgen` stays cheap
 
 __version__ = "0.1.0"
 
-_PIPELINES = ("AVGenPipeline", "TextToVideoPipeline", "UpsamplePipeline", "VideoToAudioPipeline")
+_PIPELINES = ("AVGenPipeline", "TextToVideoPipeline", "UpsamplePipeline", "VideoEditPipeline", "VideoToAudioPipeline")
 
 __all__ = ["__version__", *_PIPELINES]
 

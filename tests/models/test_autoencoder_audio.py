@@ -79,3 +79,11 @@ def test_tiny_preset():
     clock = AVClock(fps=24, sample_rate=vae.config.sample_rate, audio_hop=vae.config.hop_length)
     assert clock.audio_latent_rate() == vae.latent_rate == 50
     assert clock.audio_latent_steps(clock.num_samples(240)) == 500  # 10 s at 24 fps
+
+
+def test_posterior_starts_nearly_deterministic():
+    from avgen.models.autoencoder_video import INITIAL_LOGVAR
+
+    vae = AudioAutoencoder(num_filters=4, latent_channels=4)
+    posterior = vae.encode(torch.randn(1, 1, 3200) * 0.1).latent_dist
+    assert abs(posterior.logvar.mean().item() - INITIAL_LOGVAR) < 1.0

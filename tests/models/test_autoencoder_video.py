@@ -161,3 +161,11 @@ def test_save_and_load_safetensors_without_unpickling(tmp_path, monkeypatch):
     assert loaded.config.scaling_factor == 0.7
     video = get_dummy_video(frames=8)
     torch.testing.assert_close(loaded(video).sample, vae(video).sample)
+
+
+def test_posterior_starts_nearly_deterministic():
+    from avgen.models.autoencoder_video import INITIAL_LOGVAR
+
+    vae = TemporalAutoencoder(block_out_channels=(8, 8), temporal_downsample=(True,), norm_num_groups=4, latent_channels=4)
+    posterior = vae.encode(torch.randn(1, 3, 4, 16, 16)).latent_dist
+    assert abs(posterior.logvar.mean().item() - INITIAL_LOGVAR) < 1.0

@@ -45,6 +45,8 @@ from diffusers.models.modeling_outputs import AutoencoderKLOutput
 from diffusers.models.modeling_utils import ModelMixin
 from encodec.modules import SEANetDecoder, SEANetEncoder
 
+from .autoencoder_video import INITIAL_LOGVAR
+
 
 def multi_resolution_stft_loss(
     prediction: torch.Tensor, target: torch.Tensor, fft_sizes: tuple[int, ...] = (256, 512, 1024, 2048), eps: float = 1e-5
@@ -112,6 +114,8 @@ class AudioAutoencoder(ModelMixin, ConfigMixin):
         )
         self.encoder = SEANetEncoder(dimension=2 * latent_channels, **seanet)  # mean and log-variance
         self.decoder = SEANetDecoder(dimension=latent_channels, **seanet)
+        # a nearly deterministic posterior at first, as in the video autoencoder (INITIAL_LOGVAR there)
+        torch.nn.init.constant_(self.encoder.model[-1].conv.conv.bias[latent_channels:], INITIAL_LOGVAR)
 
     @property
     def latent_rate(self) -> float:

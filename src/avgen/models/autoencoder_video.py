@@ -28,6 +28,9 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 
+INITIAL_LOGVAR = -6.0  # the encoder's initial log-variance output (see TemporalAutoencoder.__init__)
+
+
 def outlier_penalty_loss(z: torch.Tensor, r: float = 3.0) -> torch.Tensor:
     """Movie Gen's outlier penalty: mean over latent positions of max(|z - mean| - r * |std|, 0).
 
@@ -260,6 +263,10 @@ class TemporalAutoencoder(ModelMixin, ConfigMixin):
         )
         self.encoder = Encoder(in_channels, *args)
         self.decoder = Decoder(in_channels, *args)
+        # Start with a nearly deterministic posterior (std e^-3 = 0.05, not 1): with unit noise on latents of
+        # unit scale the decoder first learns to ignore them and blurs (measured: 16 dB after 300 steps, the
+        # log-variance still at 0). The KL term then widens it as far as reconstruction allows.
+        nn.init.constant_(self.encoder.conv_out.temporal.bias[latent_channels:], INITIAL_LOGVAR)
 
     @property
     def temporal_compression_ratio(self) -> int:

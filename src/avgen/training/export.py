@@ -43,11 +43,14 @@ def load_trained(run_dir: str | Path, name: str):
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
         raise FileNotFoundError(f"{run_dir} has neither final/{name} nor a checkpoint")
-    cls = component_class(checkpoint / name)
+    folder = checkpoint / name
+    if not (folder / "config.json").is_file():  # checkpoints of older runs hold weights only: the preset's shape
+        folder = Path(json.loads((run_dir / "config.json").read_text())["preset"]) / name
+    cls = component_class(folder)
     if hasattr(cls, "from_config"):
-        module = cls.from_config(cls.load_config(checkpoint / name))
+        module = cls.from_config(cls.load_config(folder))
     else:
-        module = cls(cls.config_class.from_pretrained(checkpoint / name))
+        module = cls(cls.config_class.from_pretrained(folder))
     load_model(module, str(checkpoint / f"{name}.safetensors"))
     return module
 
