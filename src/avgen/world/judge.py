@@ -7,9 +7,9 @@ truth by `avgen world judge-accuracy` (judge_accuracy.py), through MP4 round tri
 
 Video (frames (F, H, W, 3) uint8)
 - flashes: a frame whose mean luma jumps far above its neighbours' median (lightning);
-- camera: integer content shift between consecutive frames (nearest-neighbour rendering makes the
-  background move by whole pixels), and a zoom about the world's zoom centre (R/2, 0.75 R) tested on
-  the first and last frames;
+- camera: integer content shift between keyframes 0.5 s apart (nearest-neighbour rendering makes the
+  background move by whole pixels), its error summed over every pair of frames that far apart, and a
+  zoom about the world's zoom centre (R/2, 0.75 R) tested on the first and last frames;
 - background: median colours of a top (sky) and bottom (ground) band against the documented colours,
   under each weather tint;
 - weather: flashes -> thunderstorm; a bright blue-white band at a screen edge -> waterfall; rain streaks
@@ -18,15 +18,17 @@ Video (frames (F, H, W, 3) uint8)
   judged by direction and saturation, since 4:2:0 halves it on small shapes), connected components
   filtered by the main subject's place and size; kind from the shape of the palette region (car wide,
   dress tapered, ball round); motion/direction/speed from the camera-compensated track;
-- events: ball contacts (lowest, squashed frames of a bouncing ball), footsteps (widest leg spread
-  below the dress), flashes; times are frame centres (frame i -> (i + 0.5) / fps).
+- events: ball contacts (lowest frames of a bouncing ball, or squashed on the floor), flashes, at frame
+  centres (frame i -> (i + 0.5) / fps); footsteps from the periodic gait (leg spread below the dress and
+  the body's bob) fitted over the whole clip, at the fitted landing times.
 Audio (mono or (C, S) float)
 - onsets of effects in the 2-7.2 kHz band, where only rain hiss is steady and music never reaches;
-  classed by what follows them: still loud 40-70 ms later (a crack decays in 50 ms) -> thunder, a
-  160 Hz thud -> impact, else footstep;
+  classed by the sound up to the next onset: a slow decay (a crack, 50 ms) -> thunder, a 160 Hz thud
+  (matched filter) -> impact, else footstep;
 - ambience from steady band levels (rain hiss 2-7.2 kHz, waterfall rumble 30-350 Hz) and thunder;
-- engine: a harmonic series with its fundamental in 60-115 Hz;
-- music: the rate of tonal note attacks in 370-790 Hz: ~1.2/s calm piano (70 BPM), ~4.3/s upbeat.
+- engine: a fundamental in 55-115 Hz and its 2nd harmonic, followed over the clip;
+- music: attacks of each style's own pentatonic notes in 370-790 Hz on that style's exact tempo grid
+  (a note every 0.857 s calm piano, every 0.234 s upbeat).
 """
 
 from __future__ import annotations
@@ -78,7 +80,14 @@ PERSON_MAX_TAPER = 0.8  # mean row width of the top half / the bottom half: dres
 BOUNCE_MIN_RANGE = 0.06  # vertical travel of a bouncing ball's centre (>= 0.19 view), a rolling ball's is 0
 FAST_MIN_SPEED = 0.105  # view widths/s: slow car 0.054..0.066, fast 0.144..0.176
 CONTACT_MIN_PROMINENCE = 0.03  # a contact frame is this much lower (x R) than the frames around it
-FOOTSTEP_MIN_PROMINENCE = 0.05  # leg spread (x R): 0.13 at a landing, 0.02 at mid-stride
+CONTACT_MIN_ASPECT = 1.3  # width / height of the ball: 1.44 squashed on a contact frame, else 1 (1.6 at 64 px)
+CONTACT_FLOOR_TOL = 0.02  # x R: a squashed ball's bottom is on the floor, a flying one's >= 0.03 above
+LEG_CONTRAST = 45.0  # luma: the outline (25) on any ground but night's, skin (199) on night's
+LEG_WARMTH = 20.0  # red - blue above the row's: skin 80, rain streaks bluer than what they cover
+GAIT_RATES = (1.55, 2.05)  # steps/s of a walk (simulate.py: 1.6-2.0)
+GAIT_RATE_STEP = 0.002  # over a 16 s clip a rate error of 0.002 moves the last landing by 1/60 step
+GAIT_PHASE_STEP = 0.01
+GAIT_MIN_FRAMES = 6
 
 # --- camera ---------------------------------------------------------------------------------------
 ZOOM_CENTER = (0.5, 0.75)  # the world's zoom centre as (x, y) shares of the frame (simulate.ZOOM_CENTER_Y)
@@ -90,7 +99,9 @@ STATIC_MAX_SPEED = 0.02  # view widths/s of content motion below which the camer
 # A tracked subject stays put on screen (drift of its centroid at 64 px, scaled with R) and centred.
 TRACKING_MAX_DRIFT_PX = 1.0
 TRACKING_MAX_OFFSET = 0.02
-SHIFT_CLIP = 40.0  # luma differences are clipped here, so a moving subject or rain does not drive the match
+# Luma differences are clipped here: rain streaks and a moving subject differ by far more, so they add
+# about the same at every shift, while the faint ripples of a desert under a thunderstorm still count.
+SHIFT_CLIP = 8.0
 
 # --- flashes and weather --------------------------------------------------------------------------
 FLASH_JUMP = 30.0  # mean-luma rise over the median of the neighbouring frames (flashes add 80..150)
@@ -117,26 +128,31 @@ GROUND_ROWS = 0.08  # bottom band for the ground colour
 ONSET_BAND = (2000.0, 7200.0)  # effects live here; music never, rain only as a steady hiss
 ENVELOPE_HOP_S = 0.001  # 1 ms energy envelope for onset times
 ENVELOPE_SMOOTH_S = 0.003
-ONSET_RISE_DB = 12.0  # the envelope must rise this far above the mean level of the preceding 50 ms
-ONSET_BASE_S = 0.05
-ONSET_NEAR_PEAK_DB = 10.0
+ONSET_RISE_DB = 6.0  # the next 8 ms rise this far above the mean level of the 10 ms before
+ONSET_AHEAD_S = 0.008  # (hiss in 8 ms varies by +-0.7 dB; a far footstep in a thunderstorm rises 9 dB)
+ONSET_BASE_S = 0.01  # short: a sound 25 ms after another rises above its tail, a crack never above itself
 ONSET_RANGE_DB = 45.0
 ONSET_MIN_DB = -40.0  # effects peak at -18 dB or more (mean square); codec noise and hiss stay below
-ONSET_REFRACTORY_S = 0.1  # one onset per sound (footsteps and contacts are >= 0.45 s apart)
-THUD_BAND = (120.0, 220.0)  # the impact's 160 Hz thud
-THUD_MIN_DB = 6.0  # the thud band rises this much in the 40 ms after an impact
-CRACK_SUSTAIN_DB = 16.0  # 40-70 ms after its onset a crack (decay 50 ms) is ~9 dB down, a tap (15 ms) >= 23 dB
+ONSET_REFRACTORY_S = 0.015  # one onset per sound; two subjects' sounds can be this close
+ONSET_PEAK_AHEAD_S = 0.02  # effects reach their peak within 1 ms of their onset
+ONSET_NEAR_PEAK_DB = 10.0
+THUD_HZ, THUD_DECAY_S, THUD_WINDOW_S = 160.0, 0.04, 0.12  # the impact's thud: a 160 Hz sine, decay 40 ms
+THUD_MIN_RATIO = 0.75  # thud amplitude / RMS of the 2-7.2 kHz peak: impacts >= 1.0, footsteps (leakage) < 0.7
+THUD_MIN_SNR = 2.5  # ...and / the estimate's median over the clip: impacts in a waterfall >= 2.7
+CRACK_MAX_DECAY_DB_PER_MS = 0.32  # a crack (decay 50 ms) fades 0.17 dB/ms, a tap (15 ms) 0.58, a click (6 ms) 1.45
 RAIN_HISS_RMS = 0.008  # steady 2-7.2 kHz level: rain 0.02, thunderstorm 0.025, else ~0
 WATERFALL_RMS = 0.03  # steady 30-350 Hz noise floor: waterfall 0.08
-ENGINE_F0 = (60.0, 115.0)  # engine fundamental range (Hz)
-ENGINE_MIN_SALIENCE_DB = 12.0  # harmonics stand this far above the spectrum's local median
+ENGINE_F0 = (55.0, 115.0)  # engine fundamental range (Hz): 55 at rest, ~73 slow, ~103 fast
+ENGINE_MIN_SALIENCE_DB = 4.5  # engines >= 5.9 dB (slow car under a waterfall), no engine <= 3.6
+ENGINE_MIN_SHARE = 0.4  # of the clip; the engine runs in >= 45 % of it (start-stop cars)
 MUSIC_BAND = (370.0, 790.0)  # every note has its fundamental or 2nd partial here; above a waterfall, below effects
-NOTE_RISE_S, NOTE_RISE_DB = 0.048, 12.0  # a note's attack (10-30 ms) raises its bin this much this fast
+MUSIC_STYLES = {"calm piano": (261.63, 60 / 70), "upbeat": (329.63, 30 / 128)}  # (lowest note Hz, s per note)
+NOTE_RISE_FRAMES, NOTE_RISE_DB = 3, 12.0  # a note's attack (10-30 ms) raises its bin this much in 48 ms
 NOTE_TONAL_DB = 15.0  # ...to this far above the band's median bin (white noise stays near it)
-NOTE_PEAK_DB = 10.0  # ...and this far above the bins 4 away (a sinusoid's main lobe is +-2 bins)
-NOTE_MIN_GAP_S = 0.1  # upbeat notes are 0.234 s apart
-UPBEAT_MIN_RATE = 2.5  # attacks/s: upbeat 4.27 (eighth notes at 128 BPM), calm piano 1.17 (70 BPM)
-CALM_MIN_RATE = 0.45
+NOTE_PEAK_DB = 6.0  # ...and rises this much more than the bins 4 away (a sinusoid's main lobe is +-2 bins)
+NOTE_GRID_TOL_S = 0.04
+UPBEAT_MIN_COVER = 0.37  # upbeat >= 0.40 of its grid, others <= 0.33
+CALM_MIN_COVER = 0.5  # calm piano ~0.95 (a repeated note does not rise); no music ~0, 1 of 2 notes in 2 s clips with an engine
 
 
 # ==== video =========================================================================================
@@ -178,17 +194,24 @@ def _shift_error(a: np.ndarray, b: np.ndarray, shift: int) -> np.ndarray:
     return np.minimum(np.abs(diff), SHIFT_CLIP).mean(axis=(-2, -1))
 
 
-def content_offsets(luma: np.ndarray, keys: np.ndarray, fps: float) -> np.ndarray:
+def content_offsets(luma: np.ndarray, valid: np.ndarray, keys: np.ndarray, fps: float) -> np.ndarray:
     """Rightward content shift of every frame relative to the first, (F,) pixels.
 
-    Measured between unlit keyframes KEYFRAME_S apart (a shift of a pixel or more even for a slow pan,
-    and a strong signal on sparse textures such as stars) by exhaustive integer search up to the
-    fastest camera (a tracked fast car, 0.18 view widths/s), then interpolated in between."""
+    Per stretch between keyframes (a shift of a pixel or more even for a slow camera), an exhaustive
+    integer search up to the fastest camera (a tracked fast car, 0.18 view widths/s) of the shift over
+    that lag, its error summed over every unlit pair of frames that far apart in the stretch: rain
+    streaks and compression noise average out, sparse textures (stars, smooth dunes) add up. Then
+    interpolated in between."""
     offsets = [0.0]
     for a, b in zip(keys[:-1], keys[1:]):
-        reach = int(np.ceil(0.2 * luma.shape[-1] * (b - a) / fps)) + 1
+        lag = b - a
+        starts = np.arange(a, b)
+        starts = starts[(starts + lag < len(luma)) & valid[starts] & valid[np.minimum(starts + lag, len(luma) - 1)]]
+        if starts.size == 0:
+            starts = np.array([a])
+        reach = int(np.ceil(0.2 * luma.shape[-1] * lag / fps)) + 1
         candidates = np.arange(-reach, reach + 1)
-        errors = [_shift_error(luma[a][None], luma[b][None], int(s))[0] for s in candidates]
+        errors = [_shift_error(luma[starts], luma[starts + lag], int(s)).mean() for s in candidates]
         offsets.append(offsets[-1] + float(candidates[int(np.argmin(errors))]))
     return np.interp(np.arange(len(luma)), keys, offsets)
 
@@ -363,9 +386,43 @@ def _velocity(world_x: np.ndarray, fps: float, size: int) -> tuple[float, float]
     return travel / duration * scale, float(np.percentile(speeds, 80)) * scale
 
 
+def gait_landings(signals: list[np.ndarray], found: np.ndarray, fps: float) -> list[float]:
+    """Foot landing times (s) from per-frame gait signals (F,) each (NaN = not measured) that peak at
+    every landing: the leg spread and the body's height (it is lowest at a landing).
+
+    A walk is periodic: each signal is |cos(pi * (rate * t + phase))| up to scale and offset, with rate
+    1.6-2.0 steps/s, so the rate and phase that best correlate with the whole series give every landing,
+    even where single frames are noisy, a peak is flat (at 24 fps neighbours differ by < 1 px) or the legs
+    are invisible (their dark outline on the night's dark ground). Landings are kept where the subject
+    is found in their frame or a neighbour."""
+    times = (np.arange(len(found)) + 0.5) / fps
+    rates = np.arange(GAIT_RATES[0], GAIT_RATES[1] + 1e-9, GAIT_RATE_STEP)
+    phases = np.arange(0.0, 1.0, GAIT_PHASE_STEP)
+    scores = np.zeros((rates.size, phases.size))
+    for values in signals:
+        known = np.flatnonzero(found & np.isfinite(values))
+        if known.size < GAIT_MIN_FRAMES or np.ptp(values[known]) == 0:
+            continue
+        centred = values[known] - values[known].mean()
+        centred /= np.linalg.norm(centred)
+        for r, rate in enumerate(rates):
+            model = np.abs(np.cos(np.pi * (rate * times[known][None, :] + phases[:, None])))  # (phases, frames)
+            model -= model.mean(axis=1, keepdims=True)
+            scores[r] += model @ centred / np.maximum(np.linalg.norm(model, axis=1), 1e-9)
+    if not scores.any():
+        return []
+    r, p = np.unravel_index(int(np.argmax(scores)), scores.shape)
+    rate, phase = rates[r], phases[p]
+    duration = len(found) / fps
+    landings = (np.arange(np.ceil(phase), np.ceil(rate * duration + phase)) - phase) / rate
+    # A lightning frame hides the subject from the tracker, never from the truth: a neighbour counts.
+    near = ndimage.binary_dilation(found, np.ones(3, bool))
+    return [float(t) for t in landings if 0 <= t < duration and near[min(int(t * fps), len(found) - 1)]]
+
+
 def leg_spread(frames: np.ndarray, boxes: list) -> np.ndarray:
-    """Per frame, the horizontal spread (pixels) of leg pixels below the dress: pixels that differ from
-    their row's median colour, between the hem and the ground, within 0.12 R of the dress centre. (F,)"""
+    """Per frame, the horizontal spread (pixels) of leg pixels below the dress, between the hem and the
+    ground, within 0.12 R of the dress centre. (F,)"""
     size = frames.shape[1]
     spread = np.full(len(frames), np.nan)
     for i, box in enumerate(boxes):
@@ -379,8 +436,11 @@ def leg_spread(frames: np.ndarray, boxes: list) -> np.ndarray:
         band = frames[i, rows, wide].astype(np.float32)
         if band.shape[0] == 0:
             continue
-        reference = np.median(band, axis=1, keepdims=True)
-        legs = np.linalg.norm(band - reference, axis=-1) > 45
+        # Legs are skin (warm, bright) in a dark outline: pixels far darker than their row's median, or
+        # far brighter and warmer (rain streaks are brighter too, but blue-white).
+        luma, warmth = band @ _YCC[0].astype(np.float32), band[..., 0] - band[..., 2]
+        ref_luma, ref_warmth = np.median(luma, axis=1, keepdims=True), np.median(warmth, axis=1, keepdims=True)
+        legs = (luma < ref_luma - LEG_CONTRAST) | ((luma > ref_luma + LEG_CONTRAST) & (warmth > ref_warmth + LEG_WARMTH))
         cols = np.arange(wide.start, wide.stop) + 0.5
         near = np.abs(cols - centre) <= max(0.12 * size, (x1 - x0))
         hit = legs.any(axis=0) & near
@@ -404,17 +464,17 @@ def judge_video(frames: np.ndarray, fps: float) -> dict:
     elif side == "right":
         waterfall_cols[size - int(0.16 * size) :] = True
     # Camera estimation sees the scene without the screen-fixed waterfall band (its columns are cut,
-    # keeping the zoom centre in place by cutting both sides) and without rain streaks (1 px wide: a
-    # 3x3 median removes them).
+    # keeping the zoom centre in place by cutting both sides). The zoom test compares two frames only,
+    # without rain streaks (1 px wide: a 3x3 median removes them); the shift search sums over many pairs
+    # instead, keeping the stars that a median would remove too.
     cut = int(waterfall_cols.sum())
     scene = luma[:, :, cut : size - cut]
     usable = np.flatnonzero(valid)
     first, last = usable[0], usable[-1]
     keys = np.unique(np.concatenate([usable[:: max(1, int(round(KEYFRAME_S * fps)))], [last]]))
-    clean = np.zeros_like(scene)
-    clean[keys] = ndimage.median_filter(scene[keys], size=(1, 3, 3))
-    zoom = zoom_factor(clean[first], clean[last]) if last > first else 1.0
-    offsets = np.zeros(count) if zoom > 1.0 else content_offsets(clean, keys, fps)
+    ends = ndimage.median_filter(scene[[first, last]], size=(1, 3, 3))
+    zoom = zoom_factor(ends[0], ends[1]) if last > first else 1.0
+    offsets = np.zeros(count) if zoom > 1.0 else content_offsets(scene, valid, keys, fps)
     # Per-frame zoom relative to the first frame (the world zooms exponentially in time).
     zooms = zoom ** (np.arange(count) / max(count - 1, 1))
 
@@ -451,13 +511,29 @@ def judge_video(frames: np.ndarray, fps: float) -> dict:
         y_range = np.nanmax(ys) - np.nanmin(ys) if found else 0.0
         motion = "bouncing" if y_range >= BOUNCE_MIN_RANGE * size else "rolling"
         if motion == "bouncing":
+            # The ball's lowest frames; and, where a neighbour is lost (to lightning, the waterfall band,
+            # the clip's start), frames that draw it squashed on the floor (its bottom as low as it gets,
+            # in frame-0 pixels about the zoom centre).
             bottoms = np.array([c["box"][3] + c["centroid"][1] / 1e3 if c else np.nan for c in components])
-            for frame in _plateau_peaks(bottoms, CONTACT_MIN_PROMINENCE * size):
+            frames_hit = _plateau_peaks(bottoms, CONTACT_MIN_PROMINENCE * size)
+            floor_height = (bottoms - ZOOM_CENTER[1] * size) / zooms
+            for frame, c in enumerate(components):
+                on_floor = floor_height[frame] >= np.nanmax(floor_height) - CONTACT_FLOOR_TOL * size
+                if c is not None and c["aspect"] >= CONTACT_MIN_ASPECT and on_floor:
+                    if all(abs(frame - other) > 1 for other in frames_hit):
+                        frames_hit.append(frame)
+            for frame in sorted(frames_hit):
                 events.append({"kind": "contact", "time": (frame + 0.5) / fps})
     elif kind == "person":
         spread = leg_spread(frames, [c["box"] if c else None for c in components])
-        for frame in _plateau_peaks(spread, FOOTSTEP_MIN_PROMINENCE * size):
-            events.append({"kind": "footstep", "time": (frame + 0.5) / fps})
+        # The dress's height, less the zoom's slow drift (a quadratic in time).
+        found = np.isfinite(ys)
+        height = np.full(count, np.nan)
+        if found.sum() > 3:
+            drift = np.polyval(np.polyfit(np.flatnonzero(found), ys[found], 2), np.flatnonzero(found))
+            height[found] = ys[found] - drift
+        for time in gait_landings([spread, height], found, fps):
+            events.append({"kind": "footstep", "time": time})
     events.sort(key=lambda e: e["time"])
 
     weather = "clear"
@@ -500,11 +576,14 @@ def judge_video(frames: np.ndarray, fps: float) -> dict:
 
 # ==== audio =========================================================================================
 def _band(x: np.ndarray, sample_rate: int, low: float, high: float) -> np.ndarray:
-    """x band-limited to [low, high] Hz by an FFT mask (the synthesizer's own way of shaping noise)."""
-    spectrum = np.fft.rfft(x)
-    freqs = np.fft.rfftfreq(x.size, 1.0 / sample_rate)
+    """x band-limited to [low, high] Hz by an FFT mask (the synthesizer's own way of shaping noise).
+    Mirror-padded, so that the FFT's wrap-around joins no two unrelated ends (a false transient)."""
+    pad = min(x.size - 1, int(0.1 * sample_rate))
+    padded = np.pad(x, pad, mode="reflect")
+    spectrum = np.fft.rfft(padded)
+    freqs = np.fft.rfftfreq(padded.size, 1.0 / sample_rate)
     spectrum[(freqs < low) | (freqs > high)] = 0
-    return np.fft.irfft(spectrum, x.size)
+    return np.fft.irfft(spectrum, padded.size)[pad : pad + x.size]
 
 
 def _envelope_db(x: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -517,50 +596,88 @@ def _envelope_db(x: np.ndarray, sample_rate: int) -> np.ndarray:
 
 
 def audio_onsets(mono: np.ndarray, sample_rate: int) -> list[dict]:
-    """Onsets of effects with their class (impact / footstep / thunder), times in seconds."""
+    """Onsets of effects with their class (impact / footstep / thunder), times in seconds.
+
+    An onset is where the mean level of the next ONSET_AHEAD_S rises ONSET_RISE_DB above the mean level
+    of the ONSET_BASE_S before: means over several milliseconds, since a footstep or a weak thunder crack
+    stands only 10-15 dB above the thunderstorm's hiss, whose 1 ms envelope swings by as much."""
     nyquist = sample_rate / 2
     high = _band(mono, sample_rate, ONSET_BAND[0], min(ONSET_BAND[1], 0.9 * nyquist))
     envelope = _envelope_db(high, sample_rate)
-    base_len = int(round(ONSET_BASE_S / ENVELOPE_HOP_S))
-    # quiet[i] = mean energy of envelope[i - base_len : i] in dB (a mean, not a minimum: the envelope of
-    # rain hiss dips deep between its peaks).
+    ms = lambda s: int(round(s / ENVELOPE_HOP_S))  # noqa: E731
     energy = np.cumsum(np.concatenate([[0.0], 10 ** (envelope / 10)]))
+    mean = lambda lo, hi: (energy[hi] - energy[lo]) / np.maximum(hi - lo, 1)  # noqa: E731
     index = np.arange(envelope.size)
-    start = np.maximum(index - base_len, 0)
-    quiet = 10 * np.log10((energy[index] - energy[start]) / np.maximum(index - start, 1) + 1e-12)
-    quiet[0] = envelope[0]
+    ahead = 10 * np.log10(mean(index, np.minimum(index + ms(ONSET_AHEAD_S), envelope.size)) + 1e-12)
+    before_end = np.maximum(index - ms(0.002), 0)
+    before = 10 * np.log10(mean(np.maximum(before_end - ms(ONSET_BASE_S), 0), before_end) + 1e-12)
     # Quiet level of the band; never more than ONSET_RANGE_DB under the loudest moment, so that the
     # filter's ringing in a silent band is no onset.
     floor = max(np.percentile(envelope, 30), envelope.max() - ONSET_RANGE_DB)
-    rising = (envelope - np.maximum(quiet, floor - 20) >= ONSET_RISE_DB) & (envelope >= floor + ONSET_RISE_DB / 2)
-    rising &= envelope >= ONSET_MIN_DB
+    rising = (ahead - np.maximum(before, floor) >= ONSET_RISE_DB) & (ahead >= ONSET_MIN_DB)
+    # Nothing before the clip to rise from; the clip's abrupt end is a false transient.
+    rising[: ms(0.002)] = rising[envelope.size - ms(ONSET_AHEAD_S) :] = False
     onsets, last = [], -np.inf
-    refractory = int(round(ONSET_REFRACTORY_S / ENVELOPE_HOP_S))
-    for index in np.flatnonzero(rising):
-        if index - last >= refractory:
-            # The band-limiting filter rings a little before a transient: the onset is where the
-            # envelope comes within ONSET_NEAR_PEAK_DB of the peak that follows.
-            ahead = envelope[index : index + int(round(0.06 / ENVELOPE_HOP_S))]
-            onset = index + int(np.argmax(ahead >= ahead.max() - ONSET_NEAR_PEAK_DB))
-            onsets.append(onset)
-            last = onset
-    thud = _envelope_db(_band(mono, sample_rate, *THUD_BAND), sample_rate)
+    for start in np.flatnonzero(rising):
+        if start - last < ms(ONSET_REFRACTORY_S):
+            continue
+        # The onset is where the envelope first gets halfway (in dB) from the level before to the peak
+        # that follows, and within ONSET_NEAR_PEAK_DB of it (the band-limiting filter rings a little
+        # before a transient).
+        window = envelope[start : start + ms(ONSET_PEAK_AHEAD_S)]
+        threshold = max((window.max() + max(before[start], floor)) / 2, window.max() - ONSET_NEAR_PEAK_DB)
+        onset = start + int(np.argmax(window >= threshold))
+        onsets.append(onset)
+        last = onset
+    kinds = _onset_kinds(mono, sample_rate, envelope, onsets)
+    return [{"kind": kind, "time": index * ENVELOPE_HOP_S} for index, kind in zip(onsets, kinds)]
+
+
+def _onset_kinds(mono: np.ndarray, sample_rate: int, envelope: np.ndarray, onsets: list[int]) -> list[str]:
+    """Class of each onset (envelope indices) from the sound up to the next onset, so that overlapping
+    sounds do not mix: a thunder crack decays slowly above the band's level before the onset, an impact
+    carries a 160 Hz thud (measured by a matched filter, minus the thuds of earlier impacts still
+    ringing), else a footstep."""
+    power = 10 ** (envelope / 10)
     ms = lambda s: int(round(s / ENVELOPE_HOP_S))  # noqa: E731
-    result = []
-    for index in onsets:
-        before = slice(max(0, index - ms(0.06)), max(1, index - ms(0.01)))
-        # A thunder crack decays in 50 ms: 40-70 ms later it is still within CRACK_SUSTAIN_DB of its
-        # peak, when a click (6 ms) or a tap (15 ms) has gone under the rain hiss.
-        peak = envelope[index : index + ms(0.02)].max()
-        sustain = envelope[index + ms(0.04) : index + ms(0.07)]
-        if sustain.size and 10 * np.log10(np.mean(10 ** (sustain / 10))) - peak >= -CRACK_SUSTAIN_DB:
-            kind = "thunder"
-        elif thud[index : index + ms(0.04)].mean() - thud[before].mean() >= THUD_MIN_DB:
-            kind = "impact"
+    hop = int(round(ENVELOPE_HOP_S * sample_rate))
+    taps = np.arange(int(THUD_WINDOW_S * sample_rate))
+    weight = np.exp(-taps / (THUD_DECAY_S * sample_rate))
+    # The thud estimate's noise level: its median over the clip (a waterfall's rumble reaches 160 Hz).
+    kernel = weight * np.exp(-2j * np.pi * THUD_HZ * taps / sample_rate) * 2 / np.sum(weight**2)
+    spots = np.arange(0, mono.size - taps.size, int(0.025 * sample_rate))
+    noise = float(np.median(np.abs(mono[spots[:, None] + taps] @ kernel))) if spots.size else 0.0
+    kinds, impacts = [], []  # impacts: (sample, complex thud amplitude) of those found so far
+    for k, index in enumerate(onsets):
+        following = onsets[k + 1] if k + 1 < len(onsets) else envelope.size
+        end = max(index + 1, min(following, envelope.size - ms(ONSET_AHEAD_S)))  # the envelope's end is false
+        before = power[max(0, index - ms(ONSET_BASE_S) - ms(0.002)) : max(1, index - ms(0.002))].mean()
+        peak = power[index : min(end, index + ms(0.02))].max() - before
+        # Decay rate (dB/ms) of the level above what came before: the second half of the sound (up to
+        # 60 ms, or to the next onset) against the first. Exponential decays give their own rate at any
+        # length: a crack 0.17 dB/ms, a tap 0.58, a click 1.45.
+        half = min(ms(0.06), end - index - ms(0.002)) // 2
+        decay = -np.inf
+        if half >= ms(0.006):
+            first = power[index : index + half].mean() - before
+            second = power[index + half : index + 2 * half].mean() - before
+            if first > 0:
+                decay = 10 * np.log10(max(second, 1e-12) / first) / half
+        # Amplitude of a 160 Hz sine decaying like the thud, at the onset, up to the next one (absolute
+        # phase, so that an earlier thud's share is its own amplitude, decayed).
+        start = index * hop
+        n = min(taps.size, (following - index) * hop, mono.size - start)
+        w = weight[:n] * np.exp(-2j * np.pi * THUD_HZ * (start + taps[:n]) / sample_rate)
+        thud = 2 * np.sum(mono[start : start + n] * w) / np.sum(weight[:n] ** 2)
+        thud -= sum(a * np.exp(-(start - s) / (THUD_DECAY_S * sample_rate)) for s, a in impacts)
+        if decay >= -CRACK_MAX_DECAY_DB_PER_MS:
+            kinds.append("thunder")
+        elif abs(thud) >= max(THUD_MIN_RATIO * np.sqrt(max(peak, 1e-12)), THUD_MIN_SNR * noise):
+            kinds.append("impact")
+            impacts.append((start, thud))
         else:
-            kind = "footstep"
-        result.append({"kind": kind, "time": index * ENVELOPE_HOP_S})
-    return result
+            kinds.append("footstep")
+    return kinds
 
 
 def _noise_rms(power: np.ndarray, freqs: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -571,45 +688,59 @@ def _noise_rms(power: np.ndarray, freqs: np.ndarray, low: float, high: float) ->
 
 
 def engine_present(mono: np.ndarray, sample_rate: int) -> bool:
-    """A harmonic series (f0 in ENGINE_F0, partials 1..6) standing above the spectrum's local median
-    in some stretch of the clip."""
+    """An engine's fundamental and 2nd harmonic (f0 in ENGINE_F0) both standing above the spectrum's
+    local median in ENGINE_MIN_SHARE of the clip. Only the two strongest partials count: under a
+    waterfall's rumble the higher ones (amplitude 1/k) drown. Per frame, the best f0 after following
+    it over 3 frames within +-2 steps, since the pitch glides while the car speeds up or slows down."""
     nperseg = int(sample_rate * 0.25)
     freqs, _, spec = signal.stft(mono, sample_rate, nperseg=nperseg, noverlap=nperseg // 2)
-    power = np.abs(spec) ** 2  # (bins, frames)
-    level = 10 * np.log10(power + 1e-14)
-    background = ndimage.median_filter(level, size=(15, 1), mode="nearest")
-    salience = level - background
-    resolution = freqs[1]
-    best = -np.inf
-    for f0 in np.arange(ENGINE_F0[0], ENGINE_F0[1], resolution / 2):
-        bins = np.round(np.arange(1, 7) * f0 / resolution).astype(int)
-        bins = bins[bins < len(freqs)]
-        per_frame = salience[bins].mean(axis=0)
-        best = max(best, float(np.percentile(per_frame, 75)))
-    return best >= ENGINE_MIN_SALIENCE_DB
+    level = 10 * np.log10(np.abs(spec) ** 2 + 1e-14)  # (bins, frames)
+    salience = level - ndimage.median_filter(level, size=(15, 1), mode="nearest")
+    f0 = np.arange(ENGINE_F0[0], ENGINE_F0[1], freqs[1] / 2)
+    fundamental, second = (np.round(k * f0 / freqs[1]).astype(int) for k in (1, 2))
+    both = np.minimum(salience[fundamental], salience[second])  # (f0, frames); a 160 Hz thud alone is no pair
+    followed = ndimage.uniform_filter1d(ndimage.maximum_filter1d(both, 5, axis=0), 3, axis=1, mode="nearest")
+    return float(np.percentile(followed.max(axis=0), 100 * (1 - ENGINE_MIN_SHARE))) >= ENGINE_MIN_SALIENCE_DB
 
 
-def music_class(mono: np.ndarray, sample_rate: int) -> tuple[str, float]:
-    """('none' | 'calm piano' | 'upbeat', note attacks per second) from the rate of tonal attacks in
-    MUSIC_BAND: a bin rising by NOTE_RISE_DB within NOTE_RISE_S to NOTE_TONAL_DB above the band's median
-    (an engine is steady, a thunder crack is broadband, effects live above 800 Hz)."""
-    nperseg = int(sample_rate * 0.128)
-    hop = int(sample_rate * 0.016)
+def _note_attacks(level: np.ndarray, freqs: np.ndarray, notes: np.ndarray) -> np.ndarray:
+    """Frames (of `level` (bins, frames) in dB, less NOTE_RISE frames) where one of `notes` (Hz) starts:
+    its bin rises NOTE_RISE_DB within NOTE_RISE_S, to NOTE_TONAL_DB above the median of MUSIC_BAND, and
+    NOTE_PEAK_DB more than the bins 4 away rise (an effect's leak rises everywhere, an engine's
+    neighbouring harmonics stay put). One frame per attack."""
+    rise = level[:, NOTE_RISE_FRAMES:] - level[:, :-NOTE_RISE_FRAMES]
+    now = level[:, NOTE_RISE_FRAMES:]
+    median = np.median(now[(freqs >= MUSIC_BAND[0]) & (freqs <= MUSIC_BAND[1])], axis=0)
+    hit = np.zeros(now.shape[1], bool)
+    for b in np.unique(np.round(notes / freqs[1]).astype(int)):
+        others = np.maximum(rise[b - 4], rise[b + 4])
+        hit |= (rise[b] >= NOTE_RISE_DB) & (now[b] - median >= NOTE_TONAL_DB) & (rise[b] - others >= NOTE_PEAK_DB)
+    frames = np.flatnonzero(hit)
+    return frames[np.diff(frames, prepend=-NOTE_RISE_FRAMES - 1) > NOTE_RISE_FRAMES]
+
+
+def music_class(mono: np.ndarray, sample_rate: int) -> tuple[str, dict]:
+    """('none' | 'calm piano' | 'upbeat', {style: beat cover}) from the attacks of each style's own notes
+    (pentatonic fundamentals and 2nd partials in MUSIC_BAND) and its exact tempo: the share of the
+    style's note grid (one note every 60/70 s, or every 30/128 s), at its best phase, that has an attack
+    within NOTE_GRID_TOL_S. Engines, effects and other music fall off the grid."""
+    nperseg, hop = int(sample_rate * 0.128), int(sample_rate * 0.016)
     freqs, _, spec = signal.stft(mono, sample_rate, nperseg=nperseg, noverlap=nperseg - hop)
-    level = 10 * np.log10(np.abs(spec[(freqs >= MUSIC_BAND[0]) & (freqs <= MUSIC_BAND[1])]) ** 2 + 1e-14)
-    lag = max(1, int(round(NOTE_RISE_S * sample_rate / hop)))
-    rise = level[:, lag:] - level[:, :-lag]
-    now = level[:, lag:]
-    tonal = now - np.median(now, axis=0, keepdims=True)
-    padded = np.pad(now, ((4, 4), (0, 0)), mode="edge")
-    peaked = now - np.maximum(padded[:-8], padded[8:]) >= NOTE_PEAK_DB
-    attacks = np.flatnonzero(((rise >= NOTE_RISE_DB) & (tonal >= NOTE_TONAL_DB) & peaked).any(axis=0))
-    # One attack per note: frames closer than NOTE_MIN_GAP_S belong to the same one.
-    count = int(np.sum(np.diff(attacks, prepend=-np.inf) * hop / sample_rate >= NOTE_MIN_GAP_S))
-    rate = count / (mono.size / sample_rate)
-    if rate >= UPBEAT_MIN_RATE:
-        return "upbeat", rate
-    return ("calm piano" if rate >= CALM_MIN_RATE else "none"), rate
+    level = 10 * np.log10(np.abs(spec) ** 2 + 1e-14)
+    duration = mono.size / sample_rate
+    cover = {}
+    for style, (base, step) in MUSIC_STYLES.items():
+        notes = base * 2 ** (np.array([0, 2, 4, 7, 9, 12]) / 12)
+        notes = np.concatenate([notes, 2 * notes])
+        notes = notes[(notes >= MUSIC_BAND[0]) & (notes <= MUSIC_BAND[1])]
+        times = (_note_attacks(level, freqs, notes) + NOTE_RISE_FRAMES) * hop / sample_rate
+        cover[style] = 0.0
+        for phase in np.arange(0.0, step, 0.004) if times.size else []:
+            grid = np.arange(phase, duration, step)
+            cover[style] = max(cover[style], float(np.mean(np.abs(times[:, None] - grid).min(axis=0) <= NOTE_GRID_TOL_S)))
+    if cover["upbeat"] >= UPBEAT_MIN_COVER:
+        return "upbeat", cover
+    return ("calm piano" if cover["calm piano"] >= CALM_MIN_COVER else "none"), cover
 
 
 def judge_audio(audio: np.ndarray, sample_rate: int) -> dict:
@@ -645,7 +776,7 @@ def judge_audio(audio: np.ndarray, sample_rate: int) -> dict:
         "ambience": ambience,
         "music": music[0],
         "subject_sounds": sorted(sounds),
-        "levels": {"hiss_rms": hiss, "rumble_rms": rumble, "note_attacks_per_s": music[1]},  # for diagnosis
+        "levels": {"hiss_rms": hiss, "rumble_rms": rumble, "beat_cover": music[1]},  # for diagnosis
     }
 
 

@@ -38,8 +38,9 @@ Motion (speeds in view widths per second, each jittered by +-10 % per clip)
   starts and the car accelerates; 20 %), "stop" (decelerates to rest and the engine stops; 20 %), or
   "start-stop" (10 %). engine_start / engine_stop events are emitted only when that happens inside the
   clip. Between them the engine runs; at rest it is off (silent).
-- camera: static; pan left/right at PAN_SPEED = 0.05 view widths/s (pan left: cam_x decreases, content
-  moves right); zoom in: z = ZOOM_END ** (t / duration) (1 -> 1.6); tracking: cam_x = main subject x.
+- camera: static; pan left/right at PAN_SPEED = 0.12 view widths/s (pan left: cam_x decreases, content
+  moves right; clear of every subject speed, so that a subject moving with the pan still drifts across
+  the view at >= 0.02 and a pan never looks like a tracking shot); zoom in: z = ZOOM_END ** (t / duration) (1 -> 1.6); tracking: cam_x = main subject x.
 - lightning (thunderstorm only): about one flash per 4 s (at least one), >= 1.25 s apart, inside
   [0.3, duration - 0.5]; a thunder onset at each flash time.
 
@@ -62,7 +63,7 @@ SECOND_GROUND_Y = 0.66
 SECOND_SCALE = 0.6
 ZOOM_CENTER_Y = 0.75
 ZOOM_END = 1.6
-PAN_SPEED = 0.05
+PAN_SPEED = 0.12
 GRAVITY = 3.75
 MAX_BOUNCE_HEIGHT = 0.30
 MAX_IMPACT_SPEED = float(np.sqrt(2 * GRAVITY * MAX_BOUNCE_HEIGHT))  # 1.5 view widths/s
