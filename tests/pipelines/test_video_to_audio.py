@@ -171,6 +171,24 @@ def test_video_as_path_array_tensor_and_pil_agree(pipe, tmp_path):
     assert not np.allclose(pipe(**get_dummy_inputs(video=dummy_frames(seed=5)[:, ::-1].copy())).audio, from_array)
 
 
+def test_use_video_false_gives_the_null_video_text_only_sound(pipe, monkeypatch):
+    with_video = pipe(**get_dummy_inputs()).audio
+    seen = []
+    forward = pipe.audio_transformer.forward
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["video_features"])
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(pipe.audio_transformer, "forward", spy)
+    text_only = pipe(**get_dummy_inputs(use_video=False)).audio  # with guidance: both branches get the null video
+    assert seen == [None, None] and text_only.shape == with_video.shape
+    assert not np.allclose(text_only, with_video)
+    # the pictures no longer matter, only the length and fps they give
+    other = dummy_frames(seed=5)[:, ::-1].copy()
+    np.testing.assert_array_equal(pipe(**get_dummy_inputs(video=other, use_video=False)).audio, text_only)
+
+
 def test_video_features_in_chunks_equal_the_whole_clip(pipe):
     frames = dummy_frames(num_frames=23, batch=2)
     whole = pipe.encode_video(frames, chunk_frames=100)

@@ -329,6 +329,7 @@ class VideoToAudioPipeline(DiffusionPipeline):
         max_sequence_length: int = DEFAULT_MAX_LENGTH,
         window_seconds: float | None = None,
         overlap_seconds: float | None = None,
+        use_video: bool = True,
     ) -> AVGenOutput | tuple:
         """Generate the sound of `video`.
 
@@ -360,6 +361,9 @@ class VideoToAudioPipeline(DiffusionPipeline):
             window_seconds: longest audio the transformer sees at once (default: its max_positions); longer
                 clips are sampled in overlapping windows blended with triangle weights.
             overlap_seconds: overlap of neighbouring windows (default a quarter of the window).
+            use_video: False ignores the video's pictures: the transformer gets its learned null video (the
+                unconditional video branch it is trained with), so the sound follows the text alone; the video
+                still sets the length and fps. The text-only baseline of the benchmark (benchmarks/bench_quality.py).
         """
         if isinstance(callback_on_step_end, (PipelineCallback, MultiPipelineCallbacks)):
             callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
@@ -379,8 +383,10 @@ class VideoToAudioPipeline(DiffusionPipeline):
 
         # 2. Video features at the clip's own fps, one per frame; the transformer aligns them to latent steps
         frames, _, _ = load_video(video)  # a file's own sound is not an input: it is replaced
-        video_features = self.encode_video(frames, device)  # (B_video, F, D_video)
-        video_features = video_features.expand(batch_size, -1, -1).repeat_interleave(num_waveforms_per_prompt, dim=0)  # (B * N, F, D)
+        video_features = None  # None: the transformer's null video (use_video=False)
+        if use_video:
+            video_features = self.encode_video(frames, device)  # (B_video, F, D_video)
+            video_features = video_features.expand(batch_size, -1, -1).repeat_interleave(num_waveforms_per_prompt, dim=0)  # (B * N, F, D)
 
         # 3. Text
         if prompt_embeds is None:
@@ -396,7 +402,8 @@ class VideoToAudioPipeline(DiffusionPipeline):
             pad = lambda x: F.pad(x, (0, 0) * (x.ndim - 2) + (0, length - x.shape[1]))  # noqa: E731
             prompt_embeds = torch.cat([pad(negative_prompt_embeds), pad(prompt_embeds)])  # (2 * B * N, L, D)
             prompt_attention_mask = torch.cat([pad(negative_prompt_attention_mask), pad(prompt_attention_mask)])  # (2 * B * N, L)
-            video_features = torch.cat([video_features, video_features])  # CFG is on the text; both see the video
+            if video_features is not None:
+                video_features = torch.cat([video_features, video_features])  # CFG is on the text; both see the video
 
         # 4. Latents (float32: the scheduler steps in float32), and the known audio, if any
         num_channels = self.audio_transformer.config.in_channels

@@ -1,0 +1,468 @@
+"""Quality benchmark: generate with the shipped models, judge with the world's benchmark (WORLD.md "Benchmark
+metrics on generated clips"), for every figure the project must show, beside its baseline.
+
+    .venv/bin/python benchmarks/bench_quality.py [--only t2v foley edit upsample] [--n 100] [--steps 50]
+        [--pipeline weights/tiny] [--edit-pipeline weights/tiny-edit] [--out outputs/quality]
+
+Sub-benchmarks, each at every --durations format (default Movie Gen's two: 10 s at 24 fps and 16 s at 16 fps),
+each in its own folder OUT/<bench>/<duration>/ holding MP4s and a metadata.jsonl that `avgen eval` reads too:
+  t2v       AVGenPipeline end to end (video + upsampler + audio) on the world's evaluation prompts
+            (evalset.plan_clip): n held-in (training pairs, train captions) and n held-out prompts, the held-out
+            ones cycling held-out pair / held-out caption / both. The held-out set is not enumerable (3 pairs x
+            every scene x the held-out paraphrase grammar), so it is sampled: n prompts. Diversity: the first
+            --diversity held-in prompts again with other seeds. Baseline: the same pipeline class with every
+            model randomly initialised (first --baseline-n prompts of each split).
+  foley     VideoToAudioPipeline (the AVGen folder's `video_to_audio`) on world renders of the same prompts (the
+            renderer makes the INPUT video only; its sound is not given); sync per event kind against the
+            render's exact event times. Baseline: the same model on the same inputs with use_video=False (the
+            learned null video, text only).
+  edit      VideoEditPipeline on world source clips of edits.sample_edit_pair (every kind in turn): n training
+            pairs with train phrasing, n held-out (held-out pair target / held-out phrasing / both). Baseline:
+            SDEdit with the text-to-video model (`sdedit`, below).
+  upsample  UpsamplePipeline (the AVGen folder's upsampler) on world renders at the native size, against the
+            world's render at twice the size, beside bicubic.
+
+Resumable: a clip whose MP4 exists is not generated again (MP4s are written atomically by AVGenOutput.save);
+the judge runs on every call (it is cheap next to generation). A folder generated with other settings (models,
+steps, seed) is refused. Final figures: RESULTS/quality.json (merged with other sub-benchmarks' earlier results)
+and RESULTS/quality.md; each folder also gets the full per-clip report.json of `avgen eval`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import os
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
+from diffusers.utils.torch_utils import randn_tensor
+
+from avgen.flow_matching import interpolate, linear_quadratic_sigmas
+from avgen.muxer import write_video
+from avgen.outputs import AVGenOutput
+from avgen.world import evaluate, judge, metrics, render_clip, simulate
+from avgen.world.captions import caption
+from avgen.world.edits import EDIT_KINDS, sample_edit_pair
+from avgen.world.evalset import EVAL_SPLITS, plan_clip
+from avgen.world.spec import ClipSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHES = ("t2v", "foley", "edit", "upsample")
+DEFAULT_DURATIONS = ("10@24", "16@16")  # Movie Gen's two options, SECONDS@FPS
+# The judged attribute an edit kind changes (edits.py kinds -> metrics.judged_attributes names).
+EDIT_ATTRIBUTE = {
+    "background": "background", "color": "color", "add_rain": "weather", "remove_rain": "weather", "night": "background",
+}  # fmt: skip
+# Rows of the Markdown tables (the JSON has every figure of evaluate.summarize and these).
+TABLE_ROWS = {
+    "t2v": ("clips", "video_adherence", "audio_adherence", "sync/median_abs_offset_frames", "sync/within_one_frame",
+            "av_align", "consistency/color_stability", "consistency/identity_stability", "consistency/flicker",
+            "diversity/trajectory", "diversity/event_times"),
+    "foley": ("clips", "audio_adherence", "audio/ambience", "audio/music", "audio/subject_sound",
+              *(f"sync/{kind}/{figure}" for kind in metrics.ONSET_CLASS_OF_EVENT
+                for figure in ("events", "median_abs_offset_frames", "within_one_frame")),
+              "sync/median_abs_offset_frames", "sync/within_one_frame", "av_align"),
+    "edit": ("clips", "edit/success", *(f"edit/success/{kind}" for kind in EDIT_KINDS), "edit/preservation_psnr",
+             "edit/trajectory_error_px", "video_adherence", "audio_adherence"),
+    "upsample": ("clips", "upsampling/psnr", "upsampling/bicubic_psnr", "upsampling/ssim", "upsampling/bicubic_ssim"),
+}  # fmt: skip
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="+", choices=BENCHES, default=list(BENCHES), help="sub-benchmarks to run (default: all)")
+    parser.add_argument("--n", type=int, default=100, help="prompts / edit pairs per split, clips for upsample (default 100)")
+    parser.add_argument("--baseline-n", type=int, default=10, help="prompts per split for the random-weights and SDEdit baselines")
+    parser.add_argument("--diversity", type=int, default=10, help="held-in prompts generated with --diversity-seeds seeds")
+    parser.add_argument("--diversity-seeds", type=int, default=4, help="seeds per diversity prompt (>= 2)")
+    parser.add_argument("--durations", nargs="+", default=list(DEFAULT_DURATIONS), help="SECONDS@FPS formats (default 10@24 16@16)")
+    parser.add_argument("--steps", type=int, default=50, help="sampling steps of every model")
+    parser.add_argument("--sdedit-sigma", type=float, default=0.6, help="noise level the SDEdit baseline starts from (0..1)")
+    parser.add_argument("--pipeline", type=Path, default=ROOT / "weights" / "tiny", help="AVGenPipeline folder")
+    parser.add_argument("--edit-pipeline", type=Path, default=ROOT / "weights" / "tiny-edit", help="VideoEditPipeline folder")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the world's prompt plans")
+    parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "quality", help="where the clips go")
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results", help="where quality.json/.md go")
+    parser.add_argument("--workers", type=int, default=1, help="processes judging clips")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    args.formats = [parse_duration(text) for text in args.durations]
+    if args.n < 1 or args.baseline_n < 0 or args.diversity < 0 or args.diversity_seeds < 2 or args.steps < 2:
+        parser.error("need --n >= 1, --baseline-n >= 0, --diversity >= 0, --diversity-seeds >= 2, --steps >= 2")
+    return args
+
+
+def parse_duration(text: str) -> tuple[float, int]:
+    seconds, fps = text.split("@")
+    return float(seconds), int(fps)
+
+
+def format_name(duration: float, fps: int) -> str:
+    return f"{duration:g}s@{fps}fps"
+
+
+# --- models, loaded on first use (a rerun that only judges loads what the plan needs: the native size) ----
+class Models:
+    def __init__(self, args):
+        self.args = args
+
+    def _load(self, cls, path: Path):
+        if not (path / "model_index.json").is_file():
+            raise FileNotFoundError(f"no {cls.__name__} at {str(path)!r} (model_index.json missing): train it, or pass its folder")
+        pipe = cls.from_pretrained(path).to(self.args.device)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    @functools.cached_property
+    def avgen(self):
+        from avgen.pipelines import AVGenPipeline
+
+        return self._load(AVGenPipeline, self.args.pipeline)
+
+    @functools.cached_property
+    def edit(self):
+        from avgen.pipelines import VideoEditPipeline
+
+        return self._load(VideoEditPipeline, self.args.edit_pipeline)
+
+    @functools.cached_property
+    def random(self):
+        """The AVGen pipeline with every model built afresh from its config: the untrained baseline."""
+        torch.manual_seed(self.args.seed)
+        components = {}
+        for name, module in self.avgen.components.items():
+            if isinstance(module, torch.nn.Module):  # diffusers models have from_config, transformers models take config
+                cls = type(module)
+                module = (cls.from_config(module.config) if hasattr(cls, "from_config") else cls(module.config)).eval()
+            components[name] = module
+        config = {key: self.avgen.config[key] for key in ("vae_tile_latent_frames", "vae_tile_overlap")}
+        pipe = type(self.avgen)(**components, **config).to(self.args.device)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    def generator(self, row: dict) -> torch.Generator:
+        return torch.Generator(self.args.device).manual_seed(row["seed"])
+
+
+# --- one folder: plan, generate what is missing, judge ------------------------------------------------------
+def _seed(name: str) -> int:
+    """A clip's sampling seed from its file name: stable whatever --n or the order of generation."""
+    return zlib.crc32(name.encode())
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def generate(folder: Path, rows: list[dict], settings: dict, make) -> None:
+    """Write the plan's metadata.jsonl, then every missing clip: make(row) -> AVGenOutput, saved atomically."""
+    folder.mkdir(parents=True, exist_ok=True)
+    settings_path = folder / "settings.json"
+    if settings_path.is_file() and json.loads(settings_path.read_text()) != settings:
+        raise ValueError(f"{folder} was generated with other settings ({settings_path}); use another --out or delete it")
+    _write_atomic(settings_path, json.dumps(settings, indent=1))
+    _write_atomic(folder / evaluate.METADATA_NAME, "".join(json.dumps(row) + "\n" for row in rows))
+    missing = [row for row in rows if not (folder / row["file_name"]).is_file()]
+    print(f"{folder}: {len(rows) - len(missing)} of {len(rows)} clips already there, generating {len(missing)}", flush=True)
+    for row in missing:
+        path = folder / row["file_name"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        make(row).save(path)
+
+
+def judge_groups(folder: Path, rows: list[dict], groups: dict, workers: int, extra=None) -> dict:
+    """`avgen eval` on the folder, then evaluate.summarize per group (a predicate on metadata rows), plus the
+    sync median in frames and extra(pairs of (record, row), folder) figures."""
+    report = evaluate.evaluate_folder(folder, workers=workers)
+    (folder / "report.json").write_text(json.dumps(report, default=evaluate._json_default))
+    row_of = {row["file_name"]: row for row in rows}
+    figures = {}
+    for name, keep in groups.items():
+        pairs = [(record, row_of[record["file_name"]]) for record in report["clips"] if keep(row_of[record["file_name"]])]
+        if not pairs:
+            continue
+        group = evaluate.summarize([record for record, _ in pairs])[evaluate.ALL]
+        fps = pairs[0][0]["fps"]  # one format per folder
+        median_ms = group["sync/median_abs_offset_ms"]
+        group["sync/median_abs_offset_frames"] = None if median_ms is None else median_ms * fps / 1000
+        if extra is not None:
+            group.update(extra(pairs, folder))
+        figures[name] = group
+    return figures
+
+
+def _render_input(path: Path, spec: ClipSpec) -> None:
+    """A world clip written as a benchmark INPUT (a source to edit, a low/high-resolution pair), once."""
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        clip = render_clip(spec)
+        write_video(path, clip.frames, clip.fps, clip.audio, clip.sample_rate, {"generator": "avgen world renderer"})
+
+
+# --- t2v ---------------------------------------------------------------------------------------------------
+def prompt_rows(args, duration: float, fps: int, resolution: int = 64) -> list[dict]:
+    """The world's evaluation prompts (evalset.plan_clip), n per split; spec resolution only matters for renders."""
+    rows = []
+    for split in EVAL_SPLITS:
+        for index in range(args.n):
+            plan = plan_clip(index, split, args.seed, resolution=resolution, fps=fps, duration=duration)
+            name = f"{split}-{index:05d}.mp4"
+            rows.append({**plan, "file_name": name, "seed": _seed(name), "method": "model", "index": index})
+    return rows
+
+
+def run_t2v(args, models: Models, duration: float, fps: int) -> dict:
+    rows = prompt_rows(args, duration, fps)
+    diversity = [row for row in rows if row["split"] == "heldin" and row["index"] < args.diversity]
+    for row in diversity:
+        for extra in range(1, args.diversity_seeds):
+            name = row["file_name"].replace(".mp4", f"-seed{extra}.mp4")
+            rows.append({**row, "file_name": name, "seed": _seed(name), "extra_seed": extra})
+    for row in [row for row in rows if row["index"] < args.baseline_n and "extra_seed" not in row]:
+        rows.append({**row, "file_name": f"random/{row['file_name']}", "method": "random"})  # same noise: paired
+
+    def make(row):
+        pipe = models.avgen if row["method"] == "model" else models.random
+        return pipe(prompt=row["text"], duration=duration, fps=fps, num_inference_steps=args.steps, generator=models.generator(row))
+
+    folder = args.out / "t2v" / format_name(duration, fps)
+    generate(folder, rows, {"pipeline": str(args.pipeline.resolve()), "steps": args.steps, "seed": args.seed}, make)
+    texts = {row["text"] for row in diversity}
+    main = lambda row: row["method"] == "model" and "extra_seed" not in row  # noqa: E731
+    groups = {
+        "heldin": lambda row: main(row) and row["split"] == "heldin",
+        "heldout": lambda row: main(row) and row["split"] == "heldout",
+        "heldout pairs": lambda row: main(row) and row["heldout_pair"],
+        "heldout captions": lambda row: main(row) and row["heldout_paraphrase"],
+        "diversity": lambda row: row["method"] == "model" and row["text"] in texts,
+        "random weights/heldin": lambda row: row["method"] == "random" and row["split"] == "heldin",
+        "random weights/heldout": lambda row: row["method"] == "random" and row["split"] == "heldout",
+    }
+    return judge_groups(folder, rows, groups, args.workers)
+
+
+# --- foley -------------------------------------------------------------------------------------------------
+def truth_sync(pairs, folder) -> dict:
+    """Per visual event kind (ball contact, footstep, lightning flash): |offset| from each event of the input
+    render's exact ground truth to the nearest generated onset the judge hears of the matching class, in frames;
+    median and share within +-1 frame, pooled over the group's events."""
+    fps = pairs[0][0]["fps"]
+    offsets = {kind: [] for kind in metrics.ONSET_CLASS_OF_EVENT}
+    for record, row in pairs:
+        events = simulate(ClipSpec.from_dict(row["spec"])).events  # the input's exact event times (judging only)
+        for kind, onset_class in metrics.ONSET_CLASS_OF_EVENT.items():
+            onsets = [onset["time"] for onset in record["verdict"]["audio_onsets"] if onset["kind"] == onset_class]
+            offsets[kind].extend(np.abs(metrics.nearest_offsets([e.time for e in events if e.kind == kind], onsets)) * fps)
+    figures = {}
+    for kind, values in offsets.items():
+        values = np.asarray(values)
+        figures[f"sync/{kind}/events"] = int(values.size)
+        figures[f"sync/{kind}/median_abs_offset_frames"] = float(np.median(values)) if values.size else None
+        figures[f"sync/{kind}/within_one_frame"] = float(np.mean(values <= 1 + 1e-9)) if values.size else None
+    return figures
+
+
+def run_foley(args, models: Models, duration: float, fps: int) -> dict:
+    resolution = models.avgen.text_to_video.default_height  # the audio model's training frames: the video model's
+    rows = prompt_rows(args, duration, fps, resolution)
+    for row in [row for row in rows if row["index"] < args.baseline_n]:
+        rows.append({**row, "file_name": f"text-only/{row['file_name']}", "method": "text-only"})  # same noise: paired
+
+    def make(row):
+        clip = render_clip(ClipSpec.from_dict(row["spec"]))  # the input video; its sound is not an input
+        return models.avgen.video_to_audio(
+            clip.frames, prompt=row["text"], fps=fps, num_inference_steps=args.steps, generator=models.generator(row),
+            use_video=row["method"] == "model",
+        )  # fmt: skip
+
+    folder = args.out / "foley" / format_name(duration, fps)
+    generate(folder, rows, {"pipeline": str(args.pipeline.resolve()), "steps": args.steps, "seed": args.seed}, make)
+    groups = {
+        f"{label}/{split}": (lambda method, split: lambda row: row["method"] == method and row["split"] == split)(method, split)
+        for method, label in (("model", "video+text"), ("text-only", "text only (null video)"))
+        for split in EVAL_SPLITS
+    }
+    return judge_groups(folder, rows, groups, args.workers, truth_sync)
+
+
+# --- edit --------------------------------------------------------------------------------------------------
+class _TailScheduler(FlowMatchEulerDiscreteScheduler):
+    """The pipeline's schedule without its first `skip` steps: sampling starts at sigmas[skip] (SDEdit)."""
+
+    skip = 0
+
+    def set_timesteps(self, *args, **kwargs):
+        super().set_timesteps(*args, **kwargs)
+        self.timesteps, self.sigmas = self.timesteps[self.skip :], self.sigmas[self.skip :]
+
+
+def sdedit(avgen_pipe, source: Path, prompt: str, steps: int, sigma: float, generator) -> AVGenOutput:
+    """SDEdit (Meng et al., ICLR 2022) with the text-to-video model, the baseline of instruction editing:
+    1. the source MP4's frames -> vae.encode (mode) * scaling_factor -> source latents x1 (1, C, F', H', W');
+    2. k = the first step of the pipeline's linear-quadratic schedule with sigma_k <= `sigma` (the last step when none
+       is, with few steps); the start is x1 noised to flow time t = 1 - sigma_k on the training path,
+       interpolate(noise, x1, t) (avgen.flow_matching);
+    3. TextToVideoPipeline(latents=start) with the target caption and a scheduler that drops the first `skip` steps,
+       so it runs exactly the remaining steps k..steps-1 (same sigmas as a full run from there).
+    The source's sound is kept (the baseline regenerates pictures only, as the edit model does for silent edits)."""
+    frames, audio, fps, sample_rate = evaluate._decode(source)
+    pipe = avgen_pipe.text_to_video  # a fresh stage pipeline over the same modules: its scheduler can be swapped
+    skip = min(int(np.searchsorted(-np.asarray(linear_quadratic_sigmas(steps)), -sigma)), steps - 1)
+    scheduler = _TailScheduler.from_config(pipe.scheduler.config)
+    scheduler.skip = skip
+    pipe.scheduler = scheduler
+    device, vae = pipe._execution_device, pipe.vae
+    with torch.no_grad():
+        video = torch.from_numpy(frames).to(device).permute(3, 0, 1, 2)[None].float() / 127.5 - 1  # (1, 3, F, H, W)
+        x1 = vae.encode(video.to(vae.dtype)).latent_dist.mode().float() * vae.config.scaling_factor
+    noise = randn_tensor(x1.shape, generator=generator, device=device, dtype=x1.dtype)
+    t = torch.full((1,), 1 - linear_quadratic_sigmas(steps)[skip], device=device)
+    output = pipe(
+        prompt=prompt, height=frames.shape[1], width=frames.shape[2], num_frames=len(frames), fps=fps,
+        num_inference_steps=steps, latents=interpolate(noise, x1, t), output_type="np",
+    )  # fmt: skip
+    return AVGenOutput(frames=output.frames, audio=audio[None], fps=fps, sample_rate=sample_rate, metadata=output.metadata)
+
+
+def edit_rows(args, duration: float, fps: int, resolution: int) -> list[dict]:
+    """n training edit pairs (train phrasing) and n held-out ones (i % 3: 0 held-out pair target with train phrasing,
+    1 training pair with held-out phrasing, 2 both), every edit kind in turn; plus SDEdit rows for the first
+    --baseline-n of each split, sharing the sources."""
+    rows = []
+    for split in EVAL_SPLITS:
+        for index in range(args.n):
+            rng = np.random.default_rng(np.random.SeedSequence(args.seed, spawn_key=(index,)))
+            held_out = split == "heldout"
+            pair_split = "heldout" if held_out and index % 3 != 1 else "train"
+            phrasing = "heldout" if held_out and index % 3 != 0 else "train"
+            kind = EDIT_KINDS[index % len(EDIT_KINDS)]
+            pair = sample_edit_pair(rng, kind, pair_split, phrasing, resolution=resolution, fps=fps, duration=duration)
+            attribute = EDIT_ATTRIBUTE[kind]
+            target = pair.target.subject.color if attribute == "color" else getattr(pair.target, attribute)
+            name = f"{split}-{index:05d}.mp4"
+            rows.append({
+                "file_name": name, "spec": pair.target.to_dict(), "source_spec": pair.source.to_dict(), "split": split,
+                "kind": kind, "instruction": pair.instruction, "caption": caption(pair.target, rng, phrasing),
+                "edit": {"source_file": f"sources/{name}", "attribute": attribute, "target": target},
+                "seed": _seed(name), "method": "edit", "index": index,
+            })  # fmt: skip
+    baseline = [row for row in rows if row["index"] < args.baseline_n]
+    return rows + [{**row, "file_name": f"sdedit/{row['file_name']}", "method": "sdedit"} for row in baseline]
+
+
+@functools.lru_cache(maxsize=None)
+def _source_track(path: Path) -> list:
+    frames, _, fps, _ = evaluate._decode(path)
+    return judge.judge_video(frames, fps)["track"]["centroid"]
+
+
+def edit_figures(pairs, folder) -> dict:
+    """Per-kind success, and subject motion kept: the mean distance (px) between the judge's subject centroid
+    tracks of the source and of the edit, over the frames where both found it (per clip, then the mean)."""
+    errors = []
+    for record, row in pairs:
+        source = _source_track(folder / row["edit"]["source_file"])
+        both = [(p, q) for p, q in zip(source, record["verdict"]["track"]["centroid"]) if p is not None and q is not None]
+        errors.append(float(np.mean([math.dist(p, q) for p, q in both])) if both else None)
+    figures = {"edit/trajectory_error_px": evaluate._mean(errors)}
+    for kind in EDIT_KINDS:
+        hits = [float(record["edit"]["success"]) for record, row in pairs if row["kind"] == kind]
+        figures[f"edit/success/{kind}"] = evaluate._mean(hits)
+    return figures
+
+
+def run_edit(args, models: Models, duration: float, fps: int) -> dict:
+    rows = edit_rows(args, duration, fps, models.edit.default_height)
+    folder = args.out / "edit" / format_name(duration, fps)
+
+    def make(row):
+        source = folder / row["edit"]["source_file"]
+        _render_input(source, ClipSpec.from_dict(row["source_spec"]))
+        if row["method"] == "sdedit":
+            return sdedit(models.avgen, source, row["caption"], args.steps, args.sdedit_sigma, models.generator(row))
+        return models.edit(str(source), prompt=row["instruction"], num_inference_steps=args.steps, generator=models.generator(row))
+
+    settings = {"pipeline": str(args.pipeline.resolve()), "edit_pipeline": str(args.edit_pipeline.resolve()), "steps": args.steps,
+                "seed": args.seed, "sdedit_sigma": args.sdedit_sigma}  # fmt: skip
+    generate(folder, rows, settings, make)
+    groups = {
+        f"{label}/{split}": (lambda method, split: lambda row: row["method"] == method and row["split"] == split)(method, split)
+        for method, label in (("edit", "edit model"), ("sdedit", "SDEdit baseline"))
+        for split in EVAL_SPLITS
+    }
+    return judge_groups(folder, rows, groups, args.workers, edit_figures)
+
+
+# --- upsample ----------------------------------------------------------------------------------------------
+def run_upsample(args, models: Models, duration: float, fps: int) -> dict:
+    resolution = models.avgen.text_to_video.default_height
+    rows = []
+    for index in range(args.n):
+        plan = plan_clip(index, "heldin", args.seed, resolution=resolution, fps=fps, duration=duration)
+        name = f"{index:05d}.mp4"
+        plan = {key: value for key, value in plan.items() if key != "text"}  # judged against its spec; no diversity groups
+        rows.append({**plan, "file_name": name, "input_file": f"inputs/{name}", "reference_file": f"hires/{name}"})
+    folder = args.out / "upsample" / format_name(duration, fps)
+
+    def make(row):
+        spec = ClipSpec.from_dict(row["spec"])
+        _render_input(folder / row["input_file"], spec)
+        _render_input(folder / row["reference_file"], spec.replace(resolution=2 * resolution))
+        return models.avgen.upsample(str(folder / row["input_file"]))
+
+    generate(folder, rows, {"pipeline": str(args.pipeline.resolve()), "seed": args.seed}, make)
+    return judge_groups(folder, rows, {"upsampler": lambda row: True}, args.workers)
+
+
+RUNS = {"t2v": run_t2v, "foley": run_foley, "edit": run_edit, "upsample": run_upsample}
+
+
+# --- report --------------------------------------------------------------------------------------------------
+def markdown(results: dict) -> str:
+    lines = ["# Quality benchmark (benchmarks/bench_quality.py)", "",
+             "Figures of the world's judge (benchmarks/README.md says what each means); `–`: nothing to measure."]  # fmt: skip
+    for bench in BENCHES:
+        if bench not in results:
+            continue
+        for name, groups in results[bench]["formats"].items():
+            columns = list(groups)
+            lines += ["", f"## {bench}, {name}", "", "| figure | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+            for key in TABLE_ROWS[bench]:
+                lines.append(f"| {key} | " + " | ".join(evaluate._format(groups[column].get(key)) for column in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    models = Models(args)
+    args.results.mkdir(parents=True, exist_ok=True)
+    json_path = args.results / "quality.json"
+    results = json.loads(json_path.read_text()) if json_path.is_file() else {}
+    try:
+        for bench in args.only:
+            formats = {format_name(d, f): RUNS[bench](args, models, d, f) for d, f in args.formats}
+            settings = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()
+                        if key not in ("only", "formats", "out", "results", "workers", "device")}  # fmt: skip
+            results[bench] = {"settings": settings, "formats": formats}
+            _write_atomic(json_path, json.dumps(results, indent=1, default=evaluate._json_default))
+    except (FileNotFoundError, ValueError) as error:
+        print(f"bench_quality: {error}", file=sys.stderr)
+        return 2
+    table = markdown(results)
+    _write_atomic(args.results / "quality.md", table)
+    print(table)
+    print(f"wrote {json_path} and {args.results / 'quality.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""benchmarks/bench_quality.py end to end on tiny random pipelines (saved like the shipped weights will be):
+every sub-benchmark reports every figure, a rerun resumes without regenerating, other settings are refused, and
+the SDEdit baseline runs exactly the tail of the schedule."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from avgen.flow_matching import linear_quadratic_sigmas
+from avgen.muxer import write_video
+from tests.pipelines.test_video_edit import get_pipeline as edit_pipeline
+from tests.pipelines.tiny import avgen_pipeline
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_quality.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    """The script as a module (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("bench_quality", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, bench):
+    """One full run: 2 prompts / pairs per split, 1 baseline each, 1 diversity prompt with 2 seeds, 1 s at 24 fps
+    and 2 s at 16 fps, 2 steps."""
+    root = tmp_path_factory.mktemp("quality")
+    avgen_pipeline().save_pretrained(root / "avgen")
+    edit_pipeline(with_audio=True).save_pretrained(root / "edit")
+    argv = [
+        "--pipeline", str(root / "avgen"), "--edit-pipeline", str(root / "edit"), "--out", str(root / "out"),
+        "--results", str(root / "results"), "--n", "2", "--baseline-n", "1", "--diversity", "1", "--diversity-seeds", "2",
+        "--durations", "1@24", "2@16", "--steps", "2", "--device", "cpu",
+    ]  # fmt: skip
+    assert bench.main(argv) == 0
+    return root, argv
+
+
+GROUPS = {
+    "t2v": {"heldin": 2, "heldout": 2, "heldout pairs": 1, "heldout captions": 1, "diversity": 2,
+            "random weights/heldin": 1, "random weights/heldout": 1},
+    "foley": {"video+text/heldin": 2, "video+text/heldout": 2, "text only (null video)/heldin": 1, "text only (null video)/heldout": 1},
+    "edit": {"edit model/heldin": 2, "edit model/heldout": 2, "SDEdit baseline/heldin": 1, "SDEdit baseline/heldout": 1},
+    "upsample": {"upsampler": 2},
+}  # fmt: skip
+
+
+def test_every_sub_benchmark_reports_every_figure(run, bench):
+    root, _ = run
+    results = json.loads((root / "results" / "quality.json").read_text())
+    assert set(results) == set(bench.BENCHES)
+    for name, groups in GROUPS.items():
+        assert set(results[name]["formats"]) == {"1s@24fps", "2s@16fps"}
+        for figures in results[name]["formats"].values():
+            assert {group: figures[group]["clips"] for group in figures} == groups
+            for group in figures.values():
+                assert set(bench.TABLE_ROWS[name]) <= set(group)
+    t2v = results["t2v"]["formats"]["1s@24fps"]
+    for key in ("video_adherence", "audio_adherence", "av_align", "consistency/flicker"):
+        assert t2v["heldin"][key] is not None and t2v["random weights/heldin"][key] is not None
+    foley = results["foley"]["formats"]["2s@16fps"]["video+text/heldin"]
+    assert foley["audio_adherence"] is not None
+    assert sum(foley[f"sync/{kind}/events"] for kind in ("contact", "footstep", "flash")) > 0  # the renders have events
+    for group in results["edit"]["formats"]["1s@24fps"].values():
+        assert 0 <= group["edit/success"] <= 1
+    upsample = results["upsample"]["formats"]["1s@24fps"]["upsampler"]
+    assert all(upsample[key] is not None for key in bench.TABLE_ROWS["upsample"])
+    table = (root / "results" / "quality.md").read_text()
+    assert table.count("\n## ") == 8 and "| edit/trajectory_error_px |" in table and "| sync/flash/within_one_frame |" in table
+    # each folder is an `avgen eval` folder: metadata.jsonl and the per-clip report
+    assert (root / "out" / "edit" / "1s@24fps" / "report.json").is_file()
+
+
+def test_rerun_resumes_without_regenerating(run, bench):
+    root, argv = run
+    clips = sorted((root / "out").rglob("*.mp4"))
+    before = {path: path.stat().st_mtime_ns for path in clips}
+    results = (root / "results" / "quality.json").read_text()
+    assert bench.main(argv) == 0
+    assert {path: path.stat().st_mtime_ns for path in sorted((root / "out").rglob("*.mp4"))} == before
+    assert json.loads((root / "results" / "quality.json").read_text()) == json.loads(results)  # the judge is deterministic
+
+
+def test_other_settings_are_refused_before_any_work(run, bench, capsys):
+    root, argv = run
+    assert bench.main([*argv, "--steps", "3"]) == 2
+    assert "other settings" in capsys.readouterr().err
+
+
+def test_sdedit_runs_the_tail_of_the_schedule_from_the_noised_source(bench, tmp_path, monkeypatch):
+    pipe = avgen_pipeline()
+    source = write_video(tmp_path / "source.mp4", np.full((8, 32, 32, 3), 90, np.uint8), 24)
+    times = []
+    forward = pipe.transformer.forward
+
+    def spy(*args, **kwargs):
+        times.append(float(kwargs["timestep"][0]))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(pipe.transformer, "forward", spy)
+    steps, sigma = 6, 0.9  # sigmas 1, .999, .998, .997, .886, .553: the last two steps run
+    output = bench.sdedit(pipe, source, "a red ball", steps, sigma, torch.Generator().manual_seed(0))
+    sigmas = linear_quadratic_sigmas(steps)
+    skip = next(index for index, value in enumerate(sigmas) if value <= sigma)
+    assert skip == 4
+    np.testing.assert_allclose(times, [1 - s for s in sigmas[skip:]], atol=1e-6)  # guidance: one batched forward a step
+    assert output.frames.shape == (1, 8, 32, 32, 3) and output.audio is not None
