@@ -87,3 +87,13 @@ def test_posterior_starts_nearly_deterministic():
     vae = AudioAutoencoder(num_filters=4, latent_channels=4)
     posterior = vae.encode(torch.randn(1, 1, 3200) * 0.1).latent_dist
     assert abs(posterior.logvar.mean().item() - INITIAL_LOGVAR) < 1.0
+
+
+def test_output_depends_on_the_input_at_initialisation():
+    # with PyTorch's default init the ~20 unnormalised convs lost the input and every clip decoded alike
+    torch.manual_seed(0)
+    vae = AudioAutoencoder(num_filters=8, latent_channels=4)
+    quiet, loud = torch.randn(1, 1, 3200) * 0.01, torch.randn(1, 1, 3200) * 0.3
+    with torch.no_grad():
+        out_quiet, out_loud = vae(quiet, sample_posterior=False)[0], vae(loud, sample_posterior=False)[0]
+    assert out_loud.std() > 5 * out_quiet.std()

@@ -114,6 +114,13 @@ class AudioAutoencoder(ModelMixin, ConfigMixin):
         )
         self.encoder = SEANetEncoder(dimension=2 * latent_channels, **seanet)  # mean and log-variance
         self.decoder = SEANetDecoder(dimension=latent_channels, **seanet)
+        # Variance-preserving init, zero biases. PyTorch's default conv init shrinks the signal ~3x per layer
+        # and SEANet (without norms) has ~20 in a row, so at init the decoder's output came from the biases
+        # alone: the same waveform for every input (measured), and training stalled there.
+        for module in self.modules():
+            if isinstance(module, (torch.nn.Conv1d, torch.nn.ConvTranspose1d)):
+                torch.nn.init.kaiming_normal_(module.weight, nonlinearity="linear")
+                torch.nn.init.zeros_(module.bias)
         # a nearly deterministic posterior at first, as in the video autoencoder (INITIAL_LOGVAR there)
         torch.nn.init.constant_(self.encoder.model[-1].conv.conv.bias[latent_channels:], INITIAL_LOGVAR)
 
