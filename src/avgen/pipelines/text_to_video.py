@@ -34,6 +34,7 @@ from avgen.models.autoencoder_video import TemporalAutoencoder
 from avgen.models.text_encoder import DEFAULT_MAX_LENGTH, encode_prompt
 from avgen.models.transformer_video import VideoTransformer
 from avgen.outputs import AVGenOutput
+from avgen.pipelines.sampling_state import SamplingState
 
 OUTPUT_TYPES = ("np", "pt", "pil", "latent")
 
@@ -53,7 +54,7 @@ def _pad_length(embeds: torch.Tensor, mask: torch.Tensor, length: int) -> tuple[
     return F.pad(embeds, (0, 0, 0, pad)), F.pad(mask, (0, pad))
 
 
-class TextToVideoPipeline(DiffusionPipeline):
+class TextToVideoPipeline(SamplingState, DiffusionPipeline):
     """Text -> video with the temporal autoencoder and the flow-matching video transformer.
 
     Args:
@@ -328,22 +329,6 @@ class TextToVideoPipeline(DiffusionPipeline):
         if latents is not None:
             return latents.to(device=device, dtype=dtype)
         return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
-
-    @property
-    def guidance_scale(self) -> float:
-        return self._guidance_scale
-
-    @property
-    def do_classifier_free_guidance(self) -> bool:
-        return self._guidance_scale > 1.0
-
-    @property
-    def num_timesteps(self) -> int:
-        return self._num_timesteps
-
-    @property
-    def interrupt(self) -> bool:
-        return self._interrupt
 
     @torch.no_grad()
     def __call__(

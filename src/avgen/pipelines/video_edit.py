@@ -54,6 +54,7 @@ from avgen.outputs import AVGenOutput
 from .text_to_video import TextToVideoPipeline
 from .video_input import describe_video, frames_to_tensor, load_video, postprocess_frames
 from .video_to_audio import VIDEO_CHUNK_FRAMES, VideoToAudioPipeline
+from avgen.pipelines.sampling_state import SamplingState
 
 AUDIO_COMPONENTS = ("audio_text_encoder", "audio_vae", "audio_transformer", "video_encoder")
 
@@ -86,7 +87,7 @@ def centre_crop_box(height: int, width: int, target_height: int, target_width: i
     return (height - crop_height) // 2, (width - crop_width) // 2, crop_height, crop_width
 
 
-class VideoEditPipeline(DiffusionPipeline):
+class VideoEditPipeline(SamplingState, DiffusionPipeline):
     """Edits a video from a text instruction ("change the background to a busy intersection", "add rain").
 
     Components: tokenizer (ByT5 bytes, shared with the audio text encoder), text_encoder, vae (TemporalAutoencoder),
@@ -375,10 +376,6 @@ class VideoEditPipeline(DiffusionPipeline):
         return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
 
     @property
-    def guidance_scale(self) -> float:
-        return self._guidance_scale
-
-    @property
     def video_guidance_scale(self) -> float:
         return self._video_guidance_scale
 
@@ -392,14 +389,6 @@ class VideoEditPipeline(DiffusionPipeline):
     @property
     def do_classifier_free_guidance(self) -> bool:
         return self.num_guidance_branches > 1
-
-    @property
-    def num_timesteps(self) -> int:
-        return self._num_timesteps
-
-    @property
-    def interrupt(self) -> bool:
-        return self._interrupt
 
     # --- sampling --------------------------------------------------------------------------------------
     @torch.no_grad()

@@ -44,6 +44,7 @@ from ..models.transformer_audio import AudioTransformer
 from ..models.video_features import VideoFeatureEncoder
 from ..outputs import AVGenOutput
 from .video_input import describe_video, frames_to_tensor, load_video
+from avgen.pipelines.sampling_state import SamplingState
 
 # Frames are converted to float and resized this many at a time, so memory follows the chunk, not the
 # clip's length or resolution (a 1080p frame is 25 MB in float32).
@@ -55,7 +56,7 @@ def seconds_to_steps(seconds: float, latent_rate: Fraction) -> int:
     return int(Fraction(seconds).limit_denominator(10_000) * latent_rate)
 
 
-class VideoToAudioPipeline(DiffusionPipeline):
+class VideoToAudioPipeline(SamplingState, DiffusionPipeline):
     """Adds synchronized sound (ambience, effects, music; no speech) to any video; text steers it.
 
     Components: tokenizer + text_encoder (any transformers encoder, ByT5 + a small T5 by default),
@@ -84,22 +85,6 @@ class VideoToAudioPipeline(DiffusionPipeline):
             video_encoder=video_encoder,
             scheduler=scheduler,
         )
-
-    @property
-    def guidance_scale(self) -> float:
-        return self._guidance_scale
-
-    @property
-    def do_classifier_free_guidance(self) -> bool:
-        return self._guidance_scale > 1.0
-
-    @property
-    def num_timesteps(self) -> int:
-        return self._num_timesteps
-
-    @property
-    def interrupt(self) -> bool:
-        return self._interrupt
 
     def clock(self, fps: int) -> AVClock:
         """The clip's clock: the latent rate is the audio VAE's (the transformer's must agree, see check_inputs)."""
