@@ -14,7 +14,15 @@ AVGEN="${AVGEN:-.venv/bin/avgen}"
 RUNS="${RUNS:-runs/tiny}"
 OUT="${OUT:-weights/tiny}"
 MAX_MINUTES="${MAX_MINUTES:-600}"
+# PROFILE=gpu: larger batches and more steps for one GPU with ~16 CPU cores rendering (pipelines/tiny/gpu.env);
+# the default is the CPU recipe. A finished stage keeps its weights whatever the profile says later.
+[ "${PROFILE:-cpu}" = gpu ] && source "$(dirname "$0")/gpu.env"
 WORKERS="${WORKERS:-0}"
+VAE_STEPS="${VAE_STEPS:-3000}" VAE_BATCH="${VAE_BATCH:-4}"
+AUDIO_VAE_STEPS="${AUDIO_VAE_STEPS:-4000}" AUDIO_VAE_BATCH="${AUDIO_VAE_BATCH:-16}"
+T2V_STEPS="${T2V_STEPS:-20000}" T2V_BATCH="${T2V_BATCH:-8}" LATENT_SHARDS="${LATENT_SHARDS:-128}"
+V2A_STEPS="${V2A_STEPS:-15000}" V2A_BATCH="${V2A_BATCH:-8}"
+UPSAMPLER_STEPS="${UPSAMPLER_STEPS:-3000}" UPSAMPLER_BATCH="${UPSAMPLER_BATCH:-8}"
 train() {  # train STAGE TASK [args...]: one resumable training run
   local stage=$1 task=$2; shift 2
   [ -d "$RUNS/$stage/final" ] && { echo "== $stage: done"; return 0; }
@@ -26,25 +34,25 @@ export_component() {  # export STAGE COMPONENT: half-precision weights into $OUT
 }
 
 # 1. the autoencoders (16-frame crops / 1 s crops of world clips)
-train vae vae --max-steps 3000 --batch-size 4 --learning-rate 5e-4
+train vae vae --max-steps "$VAE_STEPS" --batch-size "$VAE_BATCH" --learning-rate 5e-4
 export_component vae vae
-train audio-vae audio-vae --max-steps 4000 --batch-size 16 --learning-rate 5e-4
+train audio-vae audio-vae --max-steps "$AUDIO_VAE_STEPS" --batch-size "$AUDIO_VAE_BATCH" --learning-rate 5e-4
 export_component audio-vae audio_vae
 
 # 2. text to video on cached latents (4096 clips, both Movie Gen formats)
-"$AVGEN" cache-latents "$OUT/vae" "$RUNS/latents" --shards 128
-train t2v t2v --max-steps 20000 --batch-size 8 --option vae="$OUT/vae" --option latent_cache="$RUNS/latents"
+"$AVGEN" cache-latents "$OUT/vae" "$RUNS/latents" --shards "$LATENT_SHARDS" --workers "$WORKERS"
+train t2v t2v --max-steps "$T2V_STEPS" --batch-size "$T2V_BATCH" --option vae="$OUT/vae" --option latent_cache="$RUNS/latents"
 export_component t2v transformer
 export_component t2v text_encoder
 
 # 3. video to audio, on world clips rendered on the fly
-train v2a v2a --max-steps 15000 --batch-size 8 --option audio_vae="$OUT/audio_vae"
+train v2a v2a --max-steps "$V2A_STEPS" --batch-size "$V2A_BATCH" --option audio_vae="$OUT/audio_vae"
 export_component v2a audio_transformer
 export_component v2a video_encoder
 export_component v2a audio_text_encoder
 
 # 4. the spatial upsampler (64 -> 128 px)
-train upsampler upsampler --max-steps 3000 --batch-size 8 --learning-rate 5e-4
+train upsampler upsampler --max-steps "$UPSAMPLER_STEPS" --batch-size "$UPSAMPLER_BATCH" --learning-rate 5e-4
 export_component upsampler upsampler
 
 # 5. one loadable pipeline: model_index.json, tokenizer and scheduler beside the components

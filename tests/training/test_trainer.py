@@ -252,3 +252,14 @@ def test_assemble_makes_exported_components_a_loadable_pipeline(tmp_path):
     assert json.loads((tmp_path / "model_index.json").read_text())["audio_transformer"][1] == "AudioTransformer"
     weights = {p.suffix for p in tmp_path.rglob("*") if p.is_file() and p.suffix not in (".json", ".txt")}
     assert weights == {".safetensors"}
+
+
+def test_latent_cache_renders_in_worker_processes_with_the_same_result(preset, tmp_path):
+    from avgen.training.latent_cache import read_shard
+
+    vae = TemporalAutoencoder.from_pretrained(preset / "trained_vae")
+    options = dict(num_shards=1, shard_size=2, formats=[(1.0, 8)], resolution=32, progress=False)
+    build_latent_cache(vae, tmp_path / "a", **options)
+    build_latent_cache(vae, tmp_path / "b", workers=2, **options)
+    a, b = read_shard(tmp_path / "a" / "shard-00000.safetensors"), read_shard(tmp_path / "b" / "shard-00000.safetensors")
+    assert torch.equal(a["latents"], b["latents"]) and a["specs"] == b["specs"]

@@ -14,6 +14,7 @@ Shard i uses format i % len(formats) and the seed stream SeedSequence(seed, spaw
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from pathlib import Path
 from typing import Sequence
@@ -26,13 +27,19 @@ from safetensors.torch import save_file
 from avgen.clock import MOVIEGEN_DURATIONS
 
 
-def _encode(vae, specs: list, batch_size: int) -> torch.Tensor:
-    """Posterior means (N, C, F', H', W') of the clips of `specs`, rendered and encoded `batch_size` at a time."""
+def _render(spec) -> np.ndarray:
     from avgen.world import render_frames, simulate
 
+    return render_frames(simulate(spec))  # (F, H, W, 3) uint8; no audio needed here
+
+
+def _encode(vae, specs: list, batch_size: int, pool=None) -> torch.Tensor:
+    """Posterior means (N, C, F', H', W') of the clips of `specs`, rendered (in `pool` when given) and
+    encoded `batch_size` at a time."""
+    frames_all = pool.map(_render, specs) if pool is not None else [_render(spec) for spec in specs]
     latents = []
     for start in range(0, len(specs), batch_size):
-        frames = np.stack([render_frames(simulate(spec)) for spec in specs[start : start + batch_size]])  # (b, F, H, W, 3)
+        frames = np.stack(frames_all[start : start + batch_size])  # (b, F, H, W, 3)
         x = torch.from_numpy(frames).permute(0, 4, 1, 2, 3).to(vae.device).float() / 127.5 - 1  # (b, 3, F, H, W)
         with torch.no_grad(), torch.autocast(vae.device.type, dtype=torch.bfloat16):
             latents.append(vae.encode(x).latent_dist.mode().float().cpu())
@@ -50,18 +57,30 @@ def build_latent_cache(
     batch_size: int = 4,
     edits: bool = False,
     progress: bool = True,
+    workers: int = 0,
 ) -> Path:
     """Render and encode clips into `num_shards` shards (skipping the shards already written).
 
     edits: cache the world's edit pairs (train split) instead of clips: `latents` are the targets, and
     the shard also holds `source_latents` and, in its metadata, "source_specs", "instructions", "kinds".
+    workers: processes rendering clips beside the encoder (0: render in this process).
     """
-    from avgen.world.edits import sample_edit_pair
-    from avgen.world.spec import sample_spec
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     vae.eval()
+    pool = multiprocessing.get_context("spawn").Pool(workers) if workers > 0 else None
+    try:
+        _build_shards(vae, out_dir, num_shards, shard_size, formats, resolution, seed, batch_size, edits, progress, pool)
+    finally:
+        if pool is not None:
+            pool.close()
+    return out_dir
+
+
+def _build_shards(vae, out_dir, num_shards, shard_size, formats, resolution, seed, batch_size, edits, progress, pool):
+    from avgen.world.edits import sample_edit_pair
+    from avgen.world.spec import sample_spec
+
     for index in range(num_shards):
         path = out_dir / f"shard-{index:05d}.safetensors"
         if path.exists():
@@ -73,21 +92,20 @@ def build_latent_cache(
         if edits:
             pairs = [sample_edit_pair(rng, split="train", **options) for _ in range(shard_size)]
             specs = [pair.target for pair in pairs]
-            tensors = {"source_latents": _encode(vae, [pair.source for pair in pairs], batch_size).half().contiguous()}
+            tensors = {"source_latents": _encode(vae, [pair.source for pair in pairs], batch_size, pool).half().contiguous()}
             metadata.update(source_specs=json.dumps([pair.source.to_dict() for pair in pairs]),
                             instructions=json.dumps([pair.instruction for pair in pairs]),
                             kinds=json.dumps([pair.kind for pair in pairs]))
         else:
             specs = [sample_spec(rng, held_out=False, **options) for _ in range(shard_size)]
             tensors = {}
-        tensors["latents"] = _encode(vae, specs, batch_size).half().contiguous()
+        tensors["latents"] = _encode(vae, specs, batch_size, pool).half().contiguous()
         metadata["specs"] = json.dumps([spec.to_dict() for spec in specs])
         tmp = path.with_name(f".{path.name}.partial")
         save_file(tensors, tmp, metadata=metadata)
         os.replace(tmp, path)
         if progress:
             print(f"latent cache: {path.name} ({shard_size} {'edit pairs' if edits else 'clips'}, {duration:g} s at {fps} fps)", flush=True)
-    return out_dir
 
 
 def read_shard(path: str | Path) -> dict:
@@ -145,6 +163,7 @@ def configure(parser) -> None:
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--edits", action="store_true", help="cache the world's edit pairs (source and target)")
+    parser.add_argument("--workers", type=int, default=0, help="processes rendering clips beside the encoder")
 
 
 def run(args) -> int:
@@ -153,5 +172,5 @@ def run(args) -> int:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     vae = TemporalAutoencoder.from_pretrained(args.vae, torch_dtype=torch.float32).to(device)
     build_latent_cache(vae, args.out_dir, args.shards, args.shard_size, resolution=args.resolution, seed=args.seed,
-                       edits=args.edits)
+                       edits=args.edits, workers=args.workers)
     return 0
