@@ -168,7 +168,10 @@ def write_video(
             video = container.add_stream("libx264", rate=fps)
             video.width, video.height = frames.shape[2], frames.shape[1]
             video.pix_fmt = "yuv420p"
-            video.options = {"crf": str(crf), "preset": "medium"}
+            # mbtree off: x264's assembly for it gives run-to-run differences in a process whose heap is not fresh
+            # (after torch ran), so the same frames would not give the same file; the cost is a larger file at
+            # CRF 12 (measured 12-65 % on world clips), at a slightly higher PSNR (+0.2-0.4 dB)
+            video.options = {"crf": str(crf), "preset": "medium", "x264-params": "mbtree=0"}
             sound = _add_aac_stream(container, audio, sample_rate) if audio is not None else None
             for index, frame in enumerate(frames):
                 picture = av.VideoFrame.from_ndarray(frame, format="rgb24")

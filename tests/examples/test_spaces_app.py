@@ -1,0 +1,230 @@
+"""examples/spaces/app.py, the Hugging Face Space, tested as a person uses it: served on localhost, driven by a
+headless Chromium (Playwright, with Debian's chromium: Playwright's own browser download is unreachable here).
+
+The app serves a tiny random AVGenPipeline with a tiny default generation (AVGEN_DEMO_STEPS, AVGEN_DEMO_DURATIONS).
+`make test` installs the browser (Makefile); where it could not, the browser test skips, except on CI, where it fails.
+"""
+
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from avgen.muxer import read_video
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "examples" / "spaces" / "app.py"
+ARTIFACTS = ROOT / "test-artifacts"
+PROMPT = "a red ball bounces"
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from the tests (no network here anyway)
+
+
+def unavailable(reason: str):
+    if os.environ.get("CI"):  # CI installs the browser (make test): a missing one is a broken setup, not a skip
+        pytest.fail(f"{reason} (CI must run the browser test; see the Makefile's browser step)")
+    pytest.skip(reason)
+
+
+def chromium() -> str:
+    path = shutil.which(os.environ.get("CHROMIUM", "chromium"))  # a name on PATH or a path
+    if path is None:
+        unavailable("no chromium browser (apt-get install chromium, or set CHROMIUM to one)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def app_module():
+    if importlib.util.find_spec("gradio") is None:
+        unavailable('gradio is not installed (pip install -e ".[demo]")')
+    spec = importlib.util.spec_from_file_location("spaces_app", APP)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The Space on a free localhost port, serving a tiny random pipeline; yields its URL."""
+    if importlib.util.find_spec("gradio") is None:
+        unavailable('gradio is not installed (pip install -e ".[demo]")')
+    from tests.pipelines.tiny import avgen_pipeline
+
+    folder = tmp_path_factory.mktemp("space")
+    avgen_pipeline().save_pretrained(folder / "model")
+    with socket.socket() as probe:  # a port nothing listens on now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "AVGEN_MODEL": str(folder / "model"),
+        "AVGEN_EDIT_MODEL": str(folder / "no-edit-model"),
+        "AVGEN_DEMO_STEPS": "2",
+        "AVGEN_DEMO_DURATIONS": "0.5@24,0.5@16",  # 12 frames at 24 fps: the tiny model's clip takes a second
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "OMP_NUM_THREADS": "1",
+    }
+    log = open(folder / "app.log", "w+")
+    process = subprocess.Popen([sys.executable, str(APP)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=1)
+                break
+            except OSError:
+                log.seek(0)
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the app did not come up at {url}:\n{log.read()}")
+                time.sleep(0.25)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(request):
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable('playwright is not installed (pip install -e ".[test]")')
+    executable = chromium()
+    server = request.getfixturevalue("server")  # started only once there is a browser to drive it
+    with sync_playwright() as playwright:
+        # --no-sandbox: Chromium's sandbox refuses to run as root, which CI and containers are
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(30_000)
+        page.goto(server)
+        yield page
+        browser.close()
+
+
+def played_file(page, video, path: Path):
+    """Download the very file a <video> element plays, once the browser has decoded its first frame."""
+    video.wait_for()
+    video.evaluate("v => new Promise(done => v.readyState >= 2 ? done() : v.addEventListener('loadeddata', done))")
+    response = page.request.get(video.get_attribute("src"))
+    assert response.ok
+    path.write_bytes(response.body())
+    return path
+
+
+@pytest.mark.timeout(120)
+def test_generate_plays_an_mp4_with_sound_in_the_browser(page, tmp_path):
+    page.locator("#prompt textarea").fill(PROMPT)
+    page.get_by_label("Camera").click()
+    page.get_by_role("option", name="Tracking shot").click()
+    page.locator("#generate").click()
+    video = page.locator("#generate-video video")
+    path = played_file(page, video, tmp_path / "played.mp4")
+    assert video.evaluate("v => v.duration") == pytest.approx(0.5, abs=0.05)  # as the browser decoded it
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "spaces_generate.png"), full_page=True)
+
+    # H.264 + AAC with the clip's fps, length and prompt
+    decoded = read_video(path)
+    assert decoded.fps == 24 and decoded.frames.shape == (12, 64, 64, 3)  # 0.5 s, upsampled 32 -> 64
+    assert decoded.audio is not None and decoded.sample_rate == 16_000 and decoded.audio.shape == (1, 8000)
+    assert decoded.metadata["prompt"] == f"{PROMPT}. Tracking shot."
+
+    # an empty prompt is refused with a message, before any model runs
+    page.locator("#prompt textarea").fill("  ")
+    page.locator("#generate").click()
+    page.get_by_text("Write a prompt first.").wait_for()
+
+    # Add sound: the generated clip uploaded; its pictures come back as they were, with new sound
+    page.get_by_role("tab", name="Add sound to a video").click()
+    page.locator("#sound-source input[type=file]").set_input_files(str(path))
+    page.locator("#add-sound").click()
+    page.get_by_text("The video already has sound").wait_for()
+    sound = read_video(played_file(page, page.locator("#sound-video video"), tmp_path / "sound.mp4"))
+    assert (sound.frames == decoded.frames).all() and sound.fps == 24
+    assert sound.audio.shape == (1, 8000) and not (sound.audio == decoded.audio).all()
+
+
+@pytest.mark.timeout(60)
+def test_edit_tab_says_the_edit_weights_are_missing(page):
+    page.get_by_role("tab", name="Edit").click()
+    page.get_by_text("The edit weights are not available").wait_for()
+    assert not page.locator("#edit").is_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "spaces_edit_unavailable.png"))
+
+
+# --- the helpers, without a browser ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "prompt, preset, expected",
+    [
+        ("a red ball bounces", "Tracking shot", "a red ball bounces. Tracking shot."),
+        ("Pan left. A blue car drives.", "Zoom in", "A blue car drives. Zoom in."),
+        ("a car drives. camera pans left.", "Static shot", "a car drives. Static shot."),
+        ("  a car drives. Zoom in.  ", "As written", "a car drives. Zoom in."),
+    ],
+)
+def test_camera_preset_replaces_the_camera_sentence(app_module, prompt, preset, expected):
+    assert app_module.with_camera(prompt, preset) == expected
+
+
+def test_checks_refuse_bad_input_with_a_message(app_module, tmp_path):
+    import gradio as gr
+
+    for seed in (None, -1, 1.5, 2**32, float("nan")):
+        with pytest.raises(gr.Error, match="seed must be a whole number"):
+            app_module.check_seed(seed)
+    with pytest.raises(gr.Error, match="Write a prompt first"):
+        app_module.check_text("   ", "prompt")
+    with pytest.raises(gr.Error, match="the model reads at most 255"):
+        app_module.check_text("x" * 256, "prompt")
+    with pytest.raises(gr.Error, match="upload an MP4 or MOV"):
+        app_module.check_upload(str(tmp_path / "clip.gif"))
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    with pytest.raises(gr.Error, match="broken.mp4: cannot read the video"):
+        app_module.check_upload(str(tmp_path / "broken.mp4"))
+    with pytest.raises(ValueError, match="AVGEN_DEMO_DURATIONS: '10@20' is not SECONDS@FPS"):
+        app_module.parse_durations("10@20")
+
+
+def test_without_weights_the_app_starts_and_says_why(app_module, monkeypatch, tmp_path):
+    monkeypatch.setattr(app_module, "MODEL", str(tmp_path / "missing"))
+    demo = app_module.build_demo()  # builds without loading anything
+    banner = next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "model-problem")
+    assert banner.visible and "No model to generate with" in banner.value
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match="No model to generate with"):
+        app_module.load("main")
+
+
+def test_edit_runs_the_edit_pipeline_and_refuses_a_too_long_video(app_module, monkeypatch, tmp_path):
+    import gradio as gr
+    import numpy as np
+
+    from avgen.muxer import write_video
+    from tests.pipelines.test_video_edit import get_pipeline
+
+    get_pipeline().save_pretrained(tmp_path / "edit")
+    monkeypatch.setattr(app_module, "EDIT_MODEL", tmp_path / "edit")
+    monkeypatch.setattr(app_module, "_loaded", {})
+    monkeypatch.setattr(app_module, "OUTPUT_DIR", tmp_path)
+    frames = np.random.default_rng(0).integers(0, 255, (40, 32, 32, 3), dtype=np.uint8)
+    sound = np.zeros((1, 40 * 16_000 // 24), np.float32)
+    short = write_video(tmp_path / "short.mp4", frames[:9], 24, audio=sound[:, : 9 * 16_000 // 24], sample_rate=16_000)
+    edited = read_video(app_module.edit(str(short), "make the ball blue", 0, 2))
+    assert edited.frames.shape == (9, 32, 32, 3) and edited.fps == 24 and edited.audio.shape == (1, 6000)
+    assert edited.metadata["instruction"] == "make the ball blue" and edited.metadata["model"] == str(tmp_path / "edit")
+
+    long = write_video(tmp_path / "long.mp4", frames, 24)  # 40 frames; the tiny model's positions cover 32
+    with pytest.raises(gr.Error, match="cover at most 32 frames .* trim the video"):
+        app_module.edit(str(long), "make the ball blue", 0, 2)
