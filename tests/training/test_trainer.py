@@ -263,3 +263,18 @@ def test_latent_cache_renders_in_worker_processes_with_the_same_result(preset, t
     build_latent_cache(vae, tmp_path / "b", workers=2, **options)
     a, b = read_shard(tmp_path / "a" / "shard-00000.safetensors"), read_shard(tmp_path / "b" / "shard-00000.safetensors")
     assert torch.equal(a["latents"], b["latents"]) and a["specs"] == b["specs"]
+
+
+def test_training_on_a_folder_of_mp4s(preset, tmp_path):
+    """Users' own videos: a folder of MP4s + metadata.jsonl (here written by the world's evalset writer)."""
+    from avgen.world.evalset import write_evalset
+
+    folder = tmp_path / "videos"
+    write_evalset(folder, 2, resolution=32, fps=8, duration=1.0)
+    run_dir = tmp_path / "t2v-folder"
+    options = {"vae": str(preset / "trained_vae"), "resolution": 32}
+    train(config(preset, run_dir, "t2v", data=str(folder), options=options))
+    assert log_steps(run_dir) == [1, 2]
+    run_dir = tmp_path / "vae-folder"
+    train(config(preset, run_dir, "vae", data=str(folder), options={"clip_frames": 8, "resolution": 32}))
+    assert log_steps(run_dir) == [1, 2]
