@@ -23,6 +23,7 @@ AUDIO_VAE_STEPS="${AUDIO_VAE_STEPS:-4000}" AUDIO_VAE_BATCH="${AUDIO_VAE_BATCH:-1
 T2V_STEPS="${T2V_STEPS:-20000}" T2V_BATCH="${T2V_BATCH:-8}" LATENT_SHARDS="${LATENT_SHARDS:-128}"
 V2A_STEPS="${V2A_STEPS:-15000}" V2A_BATCH="${V2A_BATCH:-8}"
 UPSAMPLER_STEPS="${UPSAMPLER_STEPS:-3000}" UPSAMPLER_BATCH="${UPSAMPLER_BATCH:-8}"
+EDIT_STEPS="${EDIT_STEPS:-8000}" EDIT_SHARDS="${EDIT_SHARDS:-64}"
 train() {  # train STAGE TASK [args...]: one resumable training run
   local stage=$1 task=$2; shift 2
   [ -d "$RUNS/$stage/final" ] && { echo "== $stage: done"; return 0; }
@@ -56,4 +57,12 @@ train upsampler upsampler --max-steps "$UPSAMPLER_STEPS" --batch-size "$UPSAMPLE
 export_component upsampler upsampler
 
 # 5. one loadable pipeline: model_index.json, tokenizer and scheduler beside the components
-"$AVGEN" assemble "$OUT"
+[ -f "$OUT/model_index.json" ] || "$AVGEN" assemble "$OUT"
+
+# 6. instruction editing (Movie Gen Edit), initialised from the text-to-video model, text-to-video mixed in
+"$AVGEN" cache-latents "$OUT/vae" "$RUNS/edit-latents" --edits --shards "$EDIT_SHARDS" --workers "$WORKERS"
+train edit edit --max-steps "$EDIT_STEPS" --batch-size "$T2V_BATCH" --option vae="$OUT/vae" --option init="$OUT" \
+  --option edit_cache="$RUNS/edit-latents" --option latent_cache="$RUNS/latents"
+[ -f "$OUT-edit/transformer/config.json" ] || "$AVGEN" export "$RUNS/edit" edit_transformer "$OUT-edit/transformer"
+[ -f "$OUT-edit/text_encoder/config.json" ] || "$AVGEN" export "$RUNS/edit" text_encoder "$OUT-edit/text_encoder"
+[ -f "$OUT-edit/model_index.json" ] || "$AVGEN" assemble "$OUT-edit" --edit-base "$OUT"

@@ -278,3 +278,22 @@ def test_training_on_a_folder_of_mp4s(preset, tmp_path):
     run_dir = tmp_path / "vae-folder"
     train(config(preset, run_dir, "vae", data=str(folder), options={"clip_frames": 8, "resolution": 32}))
     assert log_steps(run_dir) == [1, 2]
+
+
+def test_assemble_an_edit_pipeline_from_its_own_models_and_the_base_pipeline(tmp_path):
+    from avgen.pipelines import AVGenPipeline, VideoEditPipeline
+    from avgen.training.export import assemble
+    from tests.pipelines.test_video_edit import get_dummy_components as edit_components
+    from tests.pipelines.tiny import avgen_pipeline
+
+    avgen_pipeline().save_pretrained(tmp_path / "base")
+    edit = edit_components()
+    for name in ("transformer", "text_encoder"):
+        edit[name].save_pretrained(tmp_path / "edit" / name)
+    assemble(tmp_path / "edit", edit_base=tmp_path / "base")
+    pipe = VideoEditPipeline.from_pretrained(tmp_path / "edit")
+    assert pipe.transformer.config.in_channels == 2 * pipe.vae.config.latent_channels
+    assert pipe.audio_transformer is not None  # sound can be regenerated
+    base = AVGenPipeline.from_pretrained(tmp_path / "base")
+    # the base's autoencoder, stored in fp16 like every assembled component
+    torch.testing.assert_close(next(pipe.vae.parameters()).float(), next(base.vae.parameters()).half().float())

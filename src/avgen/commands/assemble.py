@@ -1,4 +1,5 @@
-"""`avgen assemble weights/tiny`: turn a folder of exported components into a loadable AVGenPipeline."""
+"""`avgen assemble weights/tiny`: turn a folder of exported components into a loadable AVGenPipeline;
+`avgen assemble weights/tiny-edit --edit-base weights/tiny`: the same for the edit model (VideoEditPipeline)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ import argparse
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", help="a folder of exported components (avgen export), e.g. weights/tiny")
     parser.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default="fp16")
+    parser.add_argument("--edit-base", default=None, metavar="AVGEN_FOLDER",
+                        help="FOLDER holds an edit model (transformer, text_encoder); take the rest from this AVGenPipeline "
+                             "folder and write a VideoEditPipeline")
 
 
 def run(args: argparse.Namespace) -> int:
     from avgen.training.export import assemble
 
-    print(f"AVGenPipeline written to {assemble(args.folder, args.dtype)}")
+    kind = "VideoEditPipeline" if args.edit_base else "AVGenPipeline"
+    print(f"{kind} written to {assemble(args.folder, args.dtype, args.edit_base)}")
     return 0

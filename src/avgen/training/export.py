@@ -103,20 +103,38 @@ def run(args: argparse.Namespace) -> int:
 PIPELINE_COMPONENTS = ("text_encoder", "vae", "transformer", "audio_text_encoder", "audio_vae", "audio_transformer", "video_encoder", "upsampler")
 
 
-def assemble(folder: str | Path, dtype: str = "fp16") -> Path:
-    """Make `folder` (exported component folders, e.g. weights/tiny/vae, .../transformer) a complete
-    AVGenPipeline: save_pretrained writes model_index.json, the tokenizer and the scheduler beside them."""
+EDIT_COMPONENTS = ("text_encoder", "transformer")  # the edit model's own; the rest comes from the base pipeline
+
+
+def _load_components(folder: Path, names, optional=()) -> dict:
+    missing = [name for name in names if name not in optional and not (folder / name / "config.json").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder} lacks the component folder(s) {missing}; export them first")
+    return {name: component_class(folder / name).from_pretrained(folder / name)
+            for name in names if (folder / name / "config.json").is_file()}
+
+
+def assemble(folder: str | Path, dtype: str = "fp16", edit_base: str | Path | None = None) -> Path:
+    """Make `folder` (exported component folders, e.g. weights/tiny/vae, .../transformer) a complete pipeline:
+    save_pretrained writes model_index.json, the tokenizer and the scheduler beside them.
+
+    edit_base: `folder` holds an edit model (its transformer and text encoder), and the autoencoder and the
+    sound models (to regenerate audio) come from this AVGenPipeline folder: a VideoEditPipeline is written.
+    """
     from diffusers import FlowMatchEulerDiscreteScheduler
 
     from avgen.models.text_encoder import byte_tokenizer
-    from avgen.pipelines import AVGenPipeline
 
     folder = Path(folder)
-    missing = [name for name in PIPELINE_COMPONENTS if name != "upsampler" and not (folder / name / "config.json").is_file()]
-    if missing:
-        raise FileNotFoundError(f"{folder} lacks the component folder(s) {missing}; export them first")
-    components = {name: component_class(folder / name).from_pretrained(folder / name)
-                  for name in PIPELINE_COMPONENTS if (folder / name / "config.json").is_file()}
-    pipeline = AVGenPipeline(tokenizer=byte_tokenizer(), scheduler=FlowMatchEulerDiscreteScheduler(), **components)
+    shared = dict(tokenizer=byte_tokenizer(), scheduler=FlowMatchEulerDiscreteScheduler())
+    if edit_base is None:
+        from avgen.pipelines import AVGenPipeline
+
+        pipeline = AVGenPipeline(**shared, **_load_components(folder, PIPELINE_COMPONENTS, optional=("upsampler",)))
+    else:
+        from avgen.pipelines import VideoEditPipeline
+
+        base = _load_components(Path(edit_base), ("vae", "audio_text_encoder", "audio_vae", "audio_transformer", "video_encoder"))
+        pipeline = VideoEditPipeline(**shared, **base, **_load_components(folder, EDIT_COMPONENTS))
     pipeline.to(DTYPES[dtype]).save_pretrained(folder, safe_serialization=True)
     return folder
