@@ -18,7 +18,7 @@ MAX_MINUTES="${MAX_MINUTES:-600}"
 # the default is the CPU recipe. A finished stage keeps its weights whatever the profile says later.
 [ "${PROFILE:-cpu}" = gpu ] && source "$(dirname "$0")/gpu.env"
 WORKERS="${WORKERS:-0}"
-VAE_STEPS="${VAE_STEPS:-3000}" VAE_BATCH="${VAE_BATCH:-4}"
+VAE_STEPS="${VAE_STEPS:-12000}" VAE_BATCH="${VAE_BATCH:-4}"
 AUDIO_VAE_STEPS="${AUDIO_VAE_STEPS:-4000}" AUDIO_VAE_BATCH="${AUDIO_VAE_BATCH:-16}"
 T2V_STEPS="${T2V_STEPS:-20000}" T2V_BATCH="${T2V_BATCH:-8}" LATENT_SHARDS="${LATENT_SHARDS:-128}"
 V2A_STEPS="${V2A_STEPS:-15000}" V2A_BATCH="${V2A_BATCH:-8}"
