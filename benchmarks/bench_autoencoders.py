@@ -6,8 +6,9 @@ audio autoencoder, and judges original and reconstruction against the clip's gro
 or event the judge reads on the original but not on the reconstruction is lost by the autoencoder,
 and no generator built on its latents can produce it - the ceiling of everything downstream.
 
-    .venv/bin/python benchmarks/bench_autoencoders.py --weights weights/tiny [--n 40]
-Writes benchmarks/results/autoencoders.json.
+    .venv/bin/python benchmarks/bench_autoencoders.py --weights weights/tiny [--n 40] [--only video|audio]
+Writes benchmarks/results/autoencoders.json. With --only, the other autoencoder is not used (the clip keeps
+its original frames or sound), so each can be measured as soon as it is trained.
 """
 
 from __future__ import annotations
@@ -31,14 +32,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @torch.no_grad()
 def reconstruct(vae, audio_vae, clip):
-    frames = torch.from_numpy(clip.frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1  # (1, 3, F, H, W)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        z = vae.encode(frames).latent_dist.mode()
-        video = vae.decode(z, num_frames=frames.shape[2], tile_latent_frames=16, tile_overlap=4).sample
-    video = ((video.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)[0].permute(1, 2, 3, 0).numpy()  # (F, H, W, 3)
-    audio = torch.from_numpy(np.asarray(clip.audio, np.float32)).reshape(1, 1, -1)
-    decoded = audio_vae.decode(audio_vae.encode(audio).latent_dist.mode(), num_samples=audio.shape[-1]).sample
-    return video, decoded[0, 0].clamp(-1, 1).numpy()
+    """(frames (F, H, W, 3) uint8, audio (S,)) through the autoencoders that are given (None: kept as is)."""
+    video, sound = clip.frames, np.asarray(clip.audio, np.float32)
+    if vae is not None:
+        frames = torch.from_numpy(clip.frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1  # (1, 3, F, H, W)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            z = vae.encode(frames).latent_dist.mode()
+            decoded = vae.decode(z, num_frames=frames.shape[2], tile_latent_frames=16, tile_overlap=4).sample
+        video = ((decoded.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)[0].permute(1, 2, 3, 0).numpy()
+    if audio_vae is not None:
+        audio = torch.from_numpy(sound).reshape(1, 1, -1)
+        decoded = audio_vae.decode(audio_vae.encode(audio).latent_dist.mode(), num_samples=audio.shape[-1]).sample
+        sound = decoded[0, 0].clamp(-1, 1).numpy()
+    return video, sound
 
 
 def event_hits(truth, verdict, fps) -> dict:
@@ -60,9 +66,10 @@ def main():
     parser.add_argument("--weights", type=Path, default=ROOT / "weights" / "tiny")
     parser.add_argument("--n", type=int, default=40)
     parser.add_argument("--seed", type=int, default=12345)
+    parser.add_argument("--only", choices=("video", "audio"), default=None)
     args = parser.parse_args()
-    vae = TemporalAutoencoder.from_pretrained(args.weights / "vae").eval()
-    audio_vae = AudioAutoencoder.from_pretrained(args.weights / "audio_vae").eval()
+    vae = TemporalAutoencoder.from_pretrained(args.weights / "vae").eval() if args.only != "audio" else None
+    audio_vae = AudioAutoencoder.from_pretrained(args.weights / "audio_vae").eval() if args.only != "video" else None
     rng = np.random.default_rng(args.seed)
     correct = {"original": defaultdict(int), "reconstruction": defaultdict(int)}
     events = {"original": defaultdict(lambda: [0, 0]), "reconstruction": defaultdict(lambda: [0, 0])}
@@ -71,7 +78,8 @@ def main():
         duration, fps = ((10.0, 24), (16.0, 16))[i % 2]
         clip = render_clip(sample_spec(rng, fps=fps, duration=duration))
         video, audio = reconstruct(vae, audio_vae, clip)
-        psnrs.append(metrics.psnr(clip.frames, video))
+        if vae is not None:
+            psnrs.append(metrics.psnr(clip.frames, video))
         truth = truth_attributes(clip.truth)
         for name, (frames, sound) in {"original": (clip.frames, clip.audio), "reconstruction": (video, audio)}.items():
             verdict = judge.judge_clip(frames, sound, fps, clip.sample_rate)
@@ -82,19 +90,20 @@ def main():
                 events[name][kind][0] += total
                 events[name][kind][1] += hit
     report = {
-        "n": args.n, "weights": str(args.weights), "seconds": round(time.time() - started, 1),
-        "video_psnr_db": {"mean": float(np.mean(psnrs)), "min": float(np.min(psnrs))},
+        "n": args.n, "weights": str(args.weights), "only": args.only, "seconds": round(time.time() - started, 1),
+        "video_psnr_db": {"mean": float(np.mean(psnrs)), "min": float(np.min(psnrs))} if psnrs else None,
         "attribute_accuracy": {name: {k: v / args.n for k, v in c.items()} for name, c in correct.items()},
         "event_within_1_frame": {name: {k: (hit / total if total else None) for k, (total, hit) in e.items()} for name, e in events.items()},
     }
-    print(f"video PSNR {report['video_psnr_db']['mean']:.2f} dB (min {report['video_psnr_db']['min']:.2f}) over {args.n} clips")
+    if psnrs:
+        print(f"video PSNR {report['video_psnr_db']['mean']:.2f} dB (min {report['video_psnr_db']['min']:.2f}) over {args.n} clips")
     print(f"{'judged on':24s} {'original':>9s} {'reconstr.':>9s}")
     for key in report["attribute_accuracy"]["original"]:
         print(f"{key:24s} {report['attribute_accuracy']['original'][key]:9.1%} {report['attribute_accuracy']['reconstruction'][key]:9.1%}")
     for key in report["event_within_1_frame"]["original"]:
         o, r = report["event_within_1_frame"]["original"][key], report["event_within_1_frame"]["reconstruction"][key]
         print(f"{key + ' +-1 frame':24s} {'-' if o is None else f'{o:9.1%}':>9s} {'-' if r is None else f'{r:9.1%}':>9s}")
-    out = ROOT / "benchmarks" / "results" / "autoencoders.json"
+    out = ROOT / "benchmarks" / "results" / f"autoencoders{'_' + args.only if args.only else ''}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")
 
