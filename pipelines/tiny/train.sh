@@ -10,7 +10,7 @@
 # number of CPU cores that may render world clips beside it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-AVGEN="${AVGEN:-.venv/bin/avgen}"
+AVGEN="${AVGEN:-.venv/bin/avgen}"  # a command, split on spaces: e.g. AVGEN="python3 -m avgen.cli" where no venv
 RUNS="${RUNS:-runs/tiny}"
 OUT="${OUT:-weights/tiny}"
 MAX_MINUTES="${MAX_MINUTES:-600}"
@@ -28,10 +28,10 @@ train() {  # train STAGE TASK [args...]: one resumable training run
   local stage=$1 task=$2; shift 2
   [ -d "$RUNS/$stage/final" ] && { echo "== $stage: done"; return 0; }
   echo "== $stage"
-  "$AVGEN" train "$task" --run-dir "$RUNS/$stage" --max-minutes "$MAX_MINUTES" --num-workers "$WORKERS" "$@"
+  $AVGEN train "$task" --run-dir "$RUNS/$stage" --max-minutes "$MAX_MINUTES" --num-workers "$WORKERS" "$@"
 }
 export_component() {  # export STAGE COMPONENT: half-precision weights into $OUT
-  [ -f "$OUT/$2/config.json" ] || "$AVGEN" export "$RUNS/$1" "$2" "$OUT/$2"
+  [ -f "$OUT/$2/config.json" ] || $AVGEN export "$RUNS/$1" "$2" "$OUT/$2"
 }
 
 # 1. the autoencoders (16-frame crops / 1 s crops of world clips)
@@ -41,7 +41,7 @@ train audio-vae audio-vae --max-steps "$AUDIO_VAE_STEPS" --batch-size "$AUDIO_VA
 export_component audio-vae audio_vae
 
 # 2. text to video on cached latents (4096 clips, both Movie Gen formats)
-"$AVGEN" cache-latents "$OUT/vae" "$RUNS/latents" --shards "$LATENT_SHARDS" --workers "$WORKERS"
+$AVGEN cache-latents "$OUT/vae" "$RUNS/latents" --shards "$LATENT_SHARDS" --workers "$WORKERS"
 train t2v t2v --max-steps "$T2V_STEPS" --batch-size "$T2V_BATCH" --option vae="$OUT/vae" --option latent_cache="$RUNS/latents"
 export_component t2v transformer
 export_component t2v text_encoder
@@ -57,12 +57,12 @@ train upsampler upsampler --max-steps "$UPSAMPLER_STEPS" --batch-size "$UPSAMPLE
 export_component upsampler upsampler
 
 # 5. one loadable pipeline: model_index.json, tokenizer and scheduler beside the components
-[ -f "$OUT/model_index.json" ] || "$AVGEN" assemble "$OUT"
+[ -f "$OUT/model_index.json" ] || $AVGEN assemble "$OUT"
 
 # 6. instruction editing (Movie Gen Edit), initialised from the text-to-video model, text-to-video mixed in
-"$AVGEN" cache-latents "$OUT/vae" "$RUNS/edit-latents" --edits --shards "$EDIT_SHARDS" --workers "$WORKERS"
+$AVGEN cache-latents "$OUT/vae" "$RUNS/edit-latents" --edits --shards "$EDIT_SHARDS" --workers "$WORKERS"
 train edit edit --max-steps "$EDIT_STEPS" --batch-size "$T2V_BATCH" --option vae="$OUT/vae" --option init="$OUT" \
   --option edit_cache="$RUNS/edit-latents" --option latent_cache="$RUNS/latents"
-[ -f "$OUT-edit/transformer/config.json" ] || "$AVGEN" export "$RUNS/edit" edit_transformer "$OUT-edit/transformer"
-[ -f "$OUT-edit/text_encoder/config.json" ] || "$AVGEN" export "$RUNS/edit" text_encoder "$OUT-edit/text_encoder"
-[ -f "$OUT-edit/model_index.json" ] || "$AVGEN" assemble "$OUT-edit" --edit-base "$OUT"
+[ -f "$OUT-edit/transformer/config.json" ] || $AVGEN export "$RUNS/edit" edit_transformer "$OUT-edit/transformer"
+[ -f "$OUT-edit/text_encoder/config.json" ] || $AVGEN export "$RUNS/edit" text_encoder "$OUT-edit/text_encoder"
+[ -f "$OUT-edit/model_index.json" ] || $AVGEN assemble "$OUT-edit" --edit-base "$OUT"
