@@ -1,4 +1,8 @@
-"""The read-only state of a running `__call__` that diffusers pipelines expose to callbacks, in one place."""
+"""What the denoising pipelines share: the read-only state of a running `__call__` that diffusers pipelines
+expose to callbacks, and the initial noise."""
+
+import torch
+from diffusers.utils.torch_utils import randn_tensor
 
 
 class SamplingState:
@@ -20,3 +24,11 @@ class SamplingState:
     @property
     def interrupt(self) -> bool:
         return self._interrupt
+
+    @staticmethod
+    def prepare_latents(shape, dtype, device, generator, latents: torch.Tensor | None = None) -> torch.Tensor:
+        """Given latents are used as they are; otherwise noise of `shape` from the caller's generator(s)
+        (a list: one per clip)."""
+        if latents is not None:
+            return latents.to(device=device, dtype=dtype)
+        return randn_tensor(shape, generator=generator, device=device, dtype=dtype)

@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from diffusers.schedulers import FlowMatchEulerDiscreteScheduler
-from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
 from transformers import ByT5Tokenizer, PreTrainedModel
 
@@ -316,19 +315,6 @@ class TextToVideoPipeline(SamplingState, DiffusionPipeline):
             per_video(negative_prompt_embeds, dtype),
             per_video(negative_prompt_attention_mask),
         )
-
-    def prepare_latents(
-        self,
-        shape: tuple[int, ...],
-        dtype: torch.dtype,
-        device: torch.device,
-        generator: torch.Generator | list[torch.Generator] | None,
-        latents: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Given latents are used as they are; otherwise noise (B, C, F', H', W') from the caller's generator(s)."""
-        if latents is not None:
-            return latents.to(device=device, dtype=dtype)
-        return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
 
     @torch.no_grad()
     def __call__(

@@ -37,7 +37,6 @@ import torch.nn.functional as F
 from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from diffusers.schedulers import FlowMatchEulerDiscreteScheduler
-from diffusers.utils.torch_utils import randn_tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 import avgen
@@ -368,12 +367,6 @@ class VideoEditPipeline(SamplingState, DiffusionPipeline):
         """TextToVideoPipeline.encode_prompt (same arguments and results): (B*n, L, text_dim) embeddings and
         (B*n, L) masks of the instructions and, with guidance, of the negative prompt."""
         return self.text_to_video.encode_prompt(*args, **kwargs)
-
-    def prepare_latents(self, shape, dtype, device, generator, latents=None) -> torch.Tensor:
-        """Given latents are used as they are; otherwise noise (B, C, F', H', W') from the caller's generator(s)."""
-        if latents is not None:
-            return latents.to(device=device, dtype=dtype)
-        return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
 
     @property
     def video_guidance_scale(self) -> float:

@@ -30,7 +30,6 @@ import torch.nn.functional as F
 from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from diffusers.schedulers import FlowMatchEulerDiscreteScheduler
-from diffusers.utils.torch_utils import randn_tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .. import __version__
@@ -264,12 +263,6 @@ class VideoToAudioPipeline(SamplingState, DiffusionPipeline):
         negative = embed(negative_prompt, negative_prompt_embeds, negative_prompt_attention_mask)
         return prompt_embeds, prompt_attention_mask, *negative
 
-    def prepare_latents(self, batch_size, num_channels, num_steps, dtype, device, generator, latents=None) -> torch.Tensor:
-        """Noise (batch_size, C, T); given latents are used as they are."""
-        if latents is not None:
-            return latents.to(device=device, dtype=dtype)
-        return randn_tensor((batch_size, num_channels, num_steps), generator=generator, device=device, dtype=dtype)
-
     @torch.no_grad()
     def prepare_known_audio(self, audio, audio_mask, batch_size: int, num_samples: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """Given audio (S_a,), (1, S_a) or (B, 1, S_a) with S_a <= S, and a mask of it (1 = keep; default all)
@@ -392,7 +385,7 @@ class VideoToAudioPipeline(SamplingState, DiffusionPipeline):
 
         # 4. Latents (float32: the scheduler steps in float32), and the known audio, if any
         num_channels = self.audio_transformer.config.in_channels
-        latents = self.prepare_latents(total, num_channels, num_steps, torch.float32, device, generator, latents)  # (B * N, C, T)
+        latents = self.prepare_latents((total, num_channels, num_steps), torch.float32, device, generator, latents)  # (B * N, C, T)
         noise = latents.clone()
         known_latents = known_mask = None
         if audio is not None:
