@@ -65,7 +65,7 @@ def local_run(models, tmp_path_factory):
     jobs_file = write_jobs(models / "good.jsonl", GOOD)  # beside source.mp4: edit_source is relative to it
     saved, sys.modules["ray"] = sys.modules.get("ray"), None  # `import ray` fails: the local engine must not need it
     try:
-        assert batch(jobs_file, folder / "out", models) == 0
+        assert batch(jobs_file, folder / "out", models, "--threads", "1") == 0  # as Ray's actors: equal sums
     finally:
         sys.modules.pop("ray") if saved is None else sys.modules.__setitem__("ray", saved)
     return jobs_file, folder / "out"
@@ -156,7 +156,7 @@ def test_rerun_skips_done_jobs_and_identical_seeds_give_identical_bytes(local_ru
     assert json.loads((out / "summary.json").read_text())["skipped"] == 3
 
     # the same jobs into another folder: the same bytes (no timestamps in the MP4s)
-    assert batch(jobs_file, tmp_path / "again", models) == 0
+    assert batch(jobs_file, tmp_path / "again", models, "--threads", "1") == 0
     assert mp4s(tmp_path / "again") == mp4s(out)
 
 
@@ -206,6 +206,7 @@ def test_fatal_errors_exit_2(models, tmp_path, capsys):
         (["batch", jobs_file, "-o", str(tmp_path / "out"), "--model", str(tmp_path / "nowhere")], "no pipeline at"),
         (["batch", jobs_file, "-o", str(tmp_path / "out"), "--steps", "1"], "--steps must be at least 2"),
         (["batch", jobs_file, "-o", str(tmp_path / "out"), "--engine", "ray", "--num-workers", "0"], "--num-workers must be at least 1"),
+        (["batch", jobs_file, "-o", str(tmp_path / "out"), "--threads", "0"], "--threads must be at least 1"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv
@@ -224,7 +225,7 @@ def test_ray_engine_without_ray_says_how_to_install_it(models, tmp_path, monkeyp
 def test_ray_engine_with_two_workers_makes_the_local_engines_files(local_run, models, tmp_path):
     pytest.importorskip("ray.data", reason="ray[data] is not installed (pip install -e '.[cluster]')")
     jobs_file, local_out = local_run
-    assert batch(jobs_file, tmp_path / "out", models, "--engine", "ray", "--num-workers", "2") == 0
+    assert batch(jobs_file, tmp_path / "out", models, "--engine", "ray", "--num-workers", "2", "--threads", "1") == 0
     assert mp4s(tmp_path / "out") == mp4s(local_out)
     assert sorted(entry["id"] for entry in manifest(tmp_path / "out")) == ["00002", "ball", "edit"]
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["engine"] == "ray"

@@ -26,8 +26,10 @@ summary.json (this run's counts, seconds, clips per minute), also printed.
 
 Resume: the same command again skips done jobs and makes the others; .partial files a killed run left behind are
 deleted first (a lock file keeps two batches out of one folder, so they cannot be another run's). The muxer writes
-no timestamps and encodes deterministically, so the same job and seed give byte-identical files (on the same
-machine and library versions; the engines agree too).
+no timestamps and encodes deterministically, so the same job and seed give byte-identical files on the same
+machine and library versions with the same number of torch threads (--threads; the engines agree too). The thread
+count matters because a matrix product's float sums are split, and so rounded, by thread: the default, torch's
+own count locally and 1 per Ray actor, gives frames a few levels of 255 apart between the engines.
 
 Engines: `local` (default) loads each pipeline once and runs the jobs in order; `ray` runs them through Ray Data
 (`map_batches` over an actor pool, each actor loads the pipelines once), started locally or joined with --address.
@@ -182,11 +184,13 @@ class Manifest:
 class Runner:
     """Loads the pipelines the jobs need, once, and makes one job at a time into `out_dir`."""
 
-    def __init__(self, out_dir: str, model: str | None = None, edit_model: str | None = None):
+    def __init__(self, out_dir: str, model: str | None = None, edit_model: str | None = None, threads: int | None = None):
         import torch
 
         from avgen.pipelines import AVGenPipeline, VideoEditPipeline
 
+        if threads is not None:
+            torch.set_num_threads(threads)
         self.out_dir, self.model, self.edit_model = Path(out_dir), model, edit_model
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.pipes = {}
@@ -222,9 +226,15 @@ class GeneratorActor(Runner):
 
 
 def run_local(jobs: list[dict], runner_kwargs: dict, args, record) -> None:
-    runner = Runner(**runner_kwargs)
-    for job in jobs:
-        record(runner(job))
+    import torch
+
+    threads = torch.get_num_threads()  # --threads is this run's; a caller in the same process keeps its own
+    try:
+        runner = Runner(**runner_kwargs)
+        for job in jobs:
+            record(runner(job))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def run_ray(jobs: list[dict], runner_kwargs: dict, args, record) -> None:
@@ -270,6 +280,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-workers", type=int, default=1, help="ray: actors, each with its own copy of the pipelines (default 1)")
     parser.add_argument("--num-gpus-per-worker", type=float, default=None, help="ray: GPUs per actor (default: 1 if the cluster has GPUs, else 0)")
     parser.add_argument("--batch-size", type=int, default=1, help="ray: jobs per actor call; 1 reports each job as it ends (default 1)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads per generating process (default: torch's own count locally, 1 per Ray actor); equal counts give byte-equal files")
 
 
 def _fail(message: str) -> int:
@@ -281,6 +292,8 @@ def run(args: argparse.Namespace) -> int:
     from avgen.clock import check_fps
 
     start = time.perf_counter()
+    if args.threads is not None and args.threads < 1:
+        return _fail(f"--threads must be at least 1; got {args.threads}")
     for flag in ("steps", "num_workers", "batch_size"):
         minimum = 2 if flag == "steps" else 1
         if getattr(args, flag) < minimum:
@@ -307,7 +320,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as error:
         return _fail(f"cannot read {args.input!r}: {error}")
     try:
-        runner_kwargs = dict(out_dir=str(out_dir), **find_models(args, {job["kind"] for job in jobs}))
+        runner_kwargs = dict(out_dir=str(out_dir), threads=args.threads, **find_models(args, {job["kind"] for job in jobs}))
     except FileNotFoundError as error:
         return _fail(str(error))
 
