@@ -18,8 +18,8 @@ MAX_MINUTES="${MAX_MINUTES:-600}"
 # the default is the CPU recipe. A finished stage keeps its weights whatever the profile says later.
 [ "${PROFILE:-cpu}" = gpu ] && source "$(dirname "$0")/gpu.env"
 WORKERS="${WORKERS:-0}"
-VAE_STEPS="${VAE_STEPS:-12000}" VAE_BATCH="${VAE_BATCH:-4}"
-AUDIO_VAE_STEPS="${AUDIO_VAE_STEPS:-10000}" AUDIO_VAE_BATCH="${AUDIO_VAE_BATCH:-16}"
+VAE_STEPS="${VAE_STEPS:-6000}" VAE_BATCH="${VAE_BATCH:-8}"
+AUDIO_VAE_STEPS="${AUDIO_VAE_STEPS:-10000}" AUDIO_VAE_BATCH="${AUDIO_VAE_BATCH:-4}"
 T2V_STEPS="${T2V_STEPS:-20000}" T2V_BATCH="${T2V_BATCH:-8}" LATENT_SHARDS="${LATENT_SHARDS:-128}"
 V2A_STEPS="${V2A_STEPS:-15000}" V2A_BATCH="${V2A_BATCH:-8}"
 UPSAMPLER_STEPS="${UPSAMPLER_STEPS:-3000}" UPSAMPLER_BATCH="${UPSAMPLER_BATCH:-8}"
@@ -35,9 +35,9 @@ export_component() {  # export STAGE COMPONENT: half-precision weights into $OUT
 }
 
 # 1. the autoencoders (16-frame crops / 1 s crops of world clips)
-train vae vae --max-steps "$VAE_STEPS" --batch-size "$VAE_BATCH" --learning-rate 5e-4
+train vae vae --max-steps "$VAE_STEPS" --batch-size "$VAE_BATCH" --learning-rate 1e-3
 export_component vae vae
-train audio-vae audio-vae --max-steps "$AUDIO_VAE_STEPS" --batch-size "$AUDIO_VAE_BATCH" --learning-rate 5e-4
+train audio-vae audio-vae --max-steps "$AUDIO_VAE_STEPS" --batch-size "$AUDIO_VAE_BATCH" --learning-rate 1e-3
 export_component audio-vae audio_vae
 
 # 2. text to video on cached latents (4096 clips, both Movie Gen formats)

@@ -22,9 +22,10 @@ def get_dummy_components(transformer_class=VideoTransformer, **pipeline_config):
     torch.manual_seed(0)
     vae = TemporalAutoencoder(
         latent_channels=4,
-        block_out_channels=(8, 16, 16, 16),
-        temporal_downsample=(True, True, False),
-        norm_num_groups=4,
+        patch_size=8,
+        temporal_patch_size=4,
+        dim=16,
+        num_layers=1,
         scaling_factor=0.5,  # != 1, so a missing division before decoding shows
     ).eval()
     transformer = transformer_class(

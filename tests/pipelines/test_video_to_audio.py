@@ -23,7 +23,7 @@ SAMPLE_RATE, HOP = 16000, 320  # 50 latent steps per second
 
 def get_dummy_components(max_positions=64):
     torch.manual_seed(0)
-    audio_vae = AudioAutoencoder(latent_channels=4, num_filters=4, scaling_factor=0.5).eval()  # != 1: a missing division shows
+    audio_vae = AudioAutoencoder(latent_channels=4, dim=16, num_layers=1, scaling_factor=0.5).eval()  # != 1: a missing division shows
     audio_transformer = AudioTransformer(
         in_channels=4, num_layers=1, dim=32, ffn_dim=64, num_attention_heads=2, text_dim=32, video_dim=8,
         max_positions=max_positions, timestep_embedding_dim=16,

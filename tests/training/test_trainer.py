@@ -17,10 +17,10 @@ from avgen.training.latent_cache import LatentCacheDataset, build_latent_cache
 from avgen.training.trainer import TrainConfig, learning_rate_at, train
 
 TINY = {
-    "vae": TemporalAutoencoder(block_out_channels=(8, 8, 8, 8), norm_num_groups=4, latent_channels=4),
+    "vae": TemporalAutoencoder(patch_size=8, dim=8, num_layers=1, latent_channels=4),
     "transformer": VideoTransformer(in_channels=4, num_layers=1, dim=32, ffn_dim=64, num_attention_heads=2, text_dim=32,
                                     pos_embed_size=(64, 4, 4), timestep_embedding_dim=32),
-    "audio_vae": AudioAutoencoder(num_filters=4, latent_channels=4),
+    "audio_vae": AudioAutoencoder(latent_channels=4, dim=16, num_layers=1),
     "audio_transformer": AudioTransformer(in_channels=4, num_layers=1, dim=32, ffn_dim=64, num_attention_heads=2, text_dim=32,
                                           video_dim=16, timestep_embedding_dim=32),
     "video_encoder": VideoFeatureEncoder(block_out_channels=(4, 4, 4, 4), feature_dim=16, norm_num_groups=2),

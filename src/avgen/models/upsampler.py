@@ -11,7 +11,7 @@ starts as bicubic and learns the world's sharp edges and small details.
       -> conv to 4 C, pixel shuffle x2 in space                      (B, C, F, 2H, 2W)
       -> conv_out, + bicubic(frames)                                 (B, 3, F, 2H, 2W)
 
-No normalisation mixes frames (the 2.5D blocks use per-frame GroupNorm, autoencoder_video.py), so an
+No normalisation mixes frames (the 2.5D blocks below use per-frame GroupNorm), so an
 output frame depends on +- num_blocks * 2 frames only; `forward(..., window=...)` processes time windows
 with exactly that margin and stitches them, giving the untiled result at bounded memory for any length.
 """
@@ -24,7 +24,52 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from .autoencoder_video import ResnetBlock, SpatioTemporalConv
+
+class FrameGroupNorm(nn.GroupNorm):
+    """GroupNorm with statistics per frame, (B, C, F, H, W) -> same."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, channels, frames, height, width = x.shape
+        x = x.transpose(1, 2).reshape(batch * frames, channels, height, width)
+        x = super().forward(x)
+        return x.reshape(batch, frames, channels, height, width).transpose(1, 2)
+
+
+class SpatioTemporalConv(nn.Module):
+    """3x3 spatial conv on every frame, then a 3-tap temporal conv at every pixel (the "2.5D" conv)."""
+
+    def __init__(self, in_channels: int, out_channels: int, spatial_stride: int = 1, temporal_stride: int = 1):
+        super().__init__()
+        self.spatial = nn.Conv3d(
+            in_channels, out_channels, (1, 3, 3), stride=(1, spatial_stride, spatial_stride), padding=(0, 1, 1)
+        )
+        # replicate padding in time: clip and tile ends behave as "the scene goes on", not a fade to black
+        self.temporal = nn.Conv3d(
+            out_channels,
+            out_channels,
+            (3, 1, 1),
+            stride=(temporal_stride, 1, 1),
+            padding=(1, 0, 0),
+            padding_mode="replicate",
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.temporal(self.spatial(x))  # (B, C_out, ceil(F / temporal_stride), H / s, W / s)
+
+
+class ResnetBlock(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, groups: int):
+        super().__init__()
+        self.norm1 = FrameGroupNorm(groups, in_channels)
+        self.conv1 = SpatioTemporalConv(in_channels, out_channels)
+        self.norm2 = FrameGroupNorm(groups, out_channels)
+        self.conv2 = SpatioTemporalConv(out_channels, out_channels)
+        self.shortcut = nn.Conv3d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(F.silu(self.norm2(h)))
+        return self.shortcut(x) + h
 
 
 class SpatialUpsampler(ModelMixin, ConfigMixin):
