@@ -93,8 +93,8 @@ def multi_resolution_stft_loss(
 
 
 def kl_loss(latent_dist: DiagonalGaussianDistribution) -> torch.Tensor:
-    """KL(q(z|x) || N(0, I)) per sample (B,), averaged over channels and steps (diffusers' kl() assumes
-    4-D latents, ours are (B, C, T))."""
+    """KL(q(z|x) || N(0, I)) per sample (B,), averaged over every latent value (diffusers' kl() sums over
+    dims 1-3 only; ours are (B, C, T) audio and (B, C, F, H, W) video latents, both training tasks use this)."""
     kl = 0.5 * (latent_dist.mean.float() ** 2 + latent_dist.var.float() - 1.0 - latent_dist.logvar.float())
     return kl.flatten(1).mean(dim=1)
 

@@ -38,38 +38,29 @@ class FrameGroupNorm(nn.GroupNorm):
 class SpatioTemporalConv(nn.Module):
     """3x3 spatial conv on every frame, then a 3-tap temporal conv at every pixel (the "2.5D" conv)."""
 
-    def __init__(self, in_channels: int, out_channels: int, spatial_stride: int = 1, temporal_stride: int = 1):
+    def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
-        self.spatial = nn.Conv3d(
-            in_channels, out_channels, (1, 3, 3), stride=(1, spatial_stride, spatial_stride), padding=(0, 1, 1)
-        )
-        # replicate padding in time: clip and tile ends behave as "the scene goes on", not a fade to black
-        self.temporal = nn.Conv3d(
-            out_channels,
-            out_channels,
-            (3, 1, 1),
-            stride=(temporal_stride, 1, 1),
-            padding=(1, 0, 0),
-            padding_mode="replicate",
-        )
+        self.spatial = nn.Conv3d(in_channels, out_channels, (1, 3, 3), padding=(0, 1, 1))
+        # replicate padding in time: clip and window ends behave as "the scene goes on", not a fade to black
+        self.temporal = nn.Conv3d(out_channels, out_channels, (3, 1, 1), padding=(1, 0, 0), padding_mode="replicate")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.temporal(self.spatial(x))  # (B, C_out, ceil(F / temporal_stride), H / s, W / s)
+        return self.temporal(self.spatial(x))  # (B, C_out, F, H, W)
 
 
 class ResnetBlock(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, groups: int):
+    """Two (GroupNorm per frame, SiLU, 2.5D conv) layers with a residual, (B, C, F, H, W) -> same."""
+
+    def __init__(self, channels: int, groups: int):
         super().__init__()
-        self.norm1 = FrameGroupNorm(groups, in_channels)
-        self.conv1 = SpatioTemporalConv(in_channels, out_channels)
-        self.norm2 = FrameGroupNorm(groups, out_channels)
-        self.conv2 = SpatioTemporalConv(out_channels, out_channels)
-        self.shortcut = nn.Conv3d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
+        self.norm1 = FrameGroupNorm(groups, channels)
+        self.conv1 = SpatioTemporalConv(channels, channels)
+        self.norm2 = FrameGroupNorm(groups, channels)
+        self.conv2 = SpatioTemporalConv(channels, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
-        h = self.conv2(F.silu(self.norm2(h)))
-        return self.shortcut(x) + h
+        return x + self.conv2(F.silu(self.norm2(h)))
 
 
 class SpatialUpsampler(ModelMixin, ConfigMixin):
@@ -85,7 +76,7 @@ class SpatialUpsampler(ModelMixin, ConfigMixin):
     def __init__(self, in_channels: int = 3, channels: int = 32, num_blocks: int = 4, norm_num_groups: int = 8):
         super().__init__()
         self.conv_in = SpatioTemporalConv(in_channels, channels)
-        self.blocks = nn.Sequential(*(ResnetBlock(channels, channels, norm_num_groups) for _ in range(num_blocks)))
+        self.blocks = nn.Sequential(*(ResnetBlock(channels, norm_num_groups) for _ in range(num_blocks)))
         self.conv_up = nn.Conv3d(channels, 4 * channels, (1, 3, 3), padding=(0, 1, 1))
         self.conv_out = nn.Conv3d(channels, in_channels, (1, 3, 3), padding=(0, 1, 1))
         nn.init.zeros_(self.conv_out.weight)  # starts as plain bicubic upsampling

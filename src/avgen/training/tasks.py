@@ -137,6 +137,7 @@ class VideoAutoencoderTask(Task):
         return {"frames": torch.stack(crops).permute(0, 2, 1, 3, 4)}  # (B, 3, F, H, W) uint8
 
     def loss(self, modules, batch, step):
+        from avgen.models.autoencoder_audio import kl_loss
         from avgen.models.autoencoder_video import outlier_penalty_loss
 
         vae = modules["vae"]
@@ -148,7 +149,7 @@ class VideoAutoencoderTask(Task):
         weight = 1 + (self.options["moving_weight"] - 1) * moving.float()  # (B, 1, F, H, W)
         l1 = ((reconstruction - x).abs() * weight).mean() / weight.mean()
         l2 = ((reconstruction - x).pow(2) * weight).mean() / weight.mean()
-        kl = 0.5 * (posterior.mean.float() ** 2 + posterior.var.float() - 1 - posterior.logvar.float()).mean()
+        kl = kl_loss(posterior).mean()
         opl = outlier_penalty_loss(posterior.mean.float())
         total = l1 + self.options["l2_weight"] * l2 + self.options["kl_weight"] * kl + self.options["opl_weight"] * opl
         return total, {"l1": l1.item(), "l2": l2.item(), "kl": kl.item(), "opl": opl.item()}
@@ -203,14 +204,14 @@ class AudioAutoencoderTask(Task):
         return {"audio": torch.stack(crops)}  # (B * crops_per_clip, 1, S)
 
     def loss(self, modules, batch, step):
-        from avgen.models.autoencoder_audio import multi_resolution_stft_loss
+        from avgen.models.autoencoder_audio import kl_loss, multi_resolution_stft_loss
 
         audio = batch["audio"]
         reconstruction, posterior = modules["audio_vae"](audio)
         reconstruction = reconstruction.float()
         l1 = (reconstruction - audio).abs().mean()
         stft = multi_resolution_stft_loss(reconstruction, audio)
-        kl = 0.5 * (posterior.mean.float() ** 2 + posterior.var.float() - 1 - posterior.logvar.float()).mean()
+        kl = kl_loss(posterior).mean()
         total = self.options["l1_weight"] * l1 + stft + self.options["kl_weight"] * kl
         return total, {"l1": l1.item(), "stft": stft.item(), "kl": kl.item()}
 
