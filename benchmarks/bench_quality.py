@@ -1,8 +1,8 @@
 """Quality benchmark: generate with the shipped models, judge with the world's benchmark (WORLD.md "Benchmark
 metrics on generated clips"), for every figure the project must show, beside its baseline.
 
-    .venv/bin/python benchmarks/bench_quality.py [--only t2v foley edit upsample] [--n 100] [--steps 50]
-        [--pipeline weights/tiny] [--edit-pipeline weights/tiny-edit] [--out outputs/quality]
+    .venv/bin/python benchmarks/bench_quality.py [--only t2v video foley edit upsample] [--n 100] [--steps 50]
+        [--pipeline weights/tiny] [--video-pipeline FOLDER] [--edit-pipeline weights/tiny-edit] [--out outputs/quality]
 
 Sub-benchmarks, each at every --durations format (default Movie Gen's two: 10 s at 24 fps and 16 s at 16 fps),
 each in its own folder OUT/<bench>/<duration>/ holding MP4s and a metadata.jsonl that `avgen eval` reads too:
@@ -12,6 +12,9 @@ each in its own folder OUT/<bench>/<duration>/ holding MP4s and a metadata.jsonl
             every scene x the held-out paraphrase grammar), so it is sampled: n prompts. Diversity: the first
             --diversity held-in prompts again with other seeds. Baseline: the same pipeline class with every
             model randomly initialised (first --baseline-n prompts of each split).
+  video     The same plan through the text-to-video stage alone (silent MP4s; video figures only): the
+            --video-pipeline folder (a TextToVideoPipeline, e.g. `avgen assemble FOLDER --video-only` on a
+            training run's exported models), else the AVGen folder's text_to_video stage.
   foley     VideoToAudioPipeline (the AVGen folder's `video_to_audio`) on world renders of the same prompts (the
             renderer makes the INPUT video only; its sound is not given); sync per event kind against the
             render's exact event times. Baseline: the same model on the same inputs with use_video=False (the
@@ -54,7 +57,7 @@ from avgen.world.evalset import EVAL_SPLITS, plan_clip
 from avgen.world.spec import ClipSpec
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHES = ("t2v", "foley", "edit", "upsample")
+BENCHES = ("t2v", "video", "foley", "edit", "upsample")
 DEFAULT_DURATIONS = ("10@24", "16@16")  # Movie Gen's two options, SECONDS@FPS
 # The judged attribute an edit kind changes (edits.py kinds -> metrics.judged_attributes names).
 EDIT_ATTRIBUTE = {
@@ -65,6 +68,9 @@ TABLE_ROWS = {
     "t2v": ("clips", "video_adherence", "audio_adherence", "sync/median_abs_offset_frames", "sync/within_one_frame",
             "av_align", "consistency/color_stability", "consistency/identity_stability", "consistency/flicker",
             "diversity/trajectory", "diversity/event_times"),
+    "video": ("clips", "video_adherence", *(f"video/{attribute}" for attribute in metrics.VIDEO_ATTRIBUTES),
+              "consistency/color_stability", "consistency/identity_stability", "consistency/flicker", "diversity/trajectory",
+              "diversity/event_times"),
     "foley": ("clips", "audio_adherence", "audio/ambience", "audio/music", "audio/subject_sound",
               *(f"sync/{kind}/{figure}" for kind in metrics.ONSET_CLASS_OF_EVENT
                 for figure in ("events", "median_abs_offset_frames", "within_one_frame")),
@@ -86,6 +92,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=50, help="sampling steps of every model")
     parser.add_argument("--sdedit-sigma", type=float, default=0.6, help="noise level the SDEdit baseline starts from (0..1)")
     parser.add_argument("--pipeline", type=Path, default=ROOT / "weights" / "tiny", help="AVGenPipeline folder")
+    parser.add_argument("--video-pipeline", type=Path, default=None, help="TextToVideoPipeline folder for --only video")
     parser.add_argument("--edit-pipeline", type=Path, default=ROOT / "weights" / "tiny-edit", help="VideoEditPipeline folder")
     parser.add_argument("--seed", type=int, default=0, help="seed of the world's prompt plans")
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "quality", help="where the clips go")
@@ -133,19 +140,35 @@ class Models:
         return self._load(VideoEditPipeline, self.args.edit_pipeline)
 
     @functools.cached_property
-    def random(self):
-        """The AVGen pipeline with every model built afresh from its config: the untrained baseline."""
+    def video(self):
+        """The text-to-video stage: --video-pipeline, else the AVGen folder's."""
+        from avgen.pipelines import TextToVideoPipeline
+
+        if self.args.video_pipeline is None:
+            return self.avgen.text_to_video
+        return self._load(TextToVideoPipeline, self.args.video_pipeline)
+
+    def _randomised(self, pipe):
+        """`pipe`'s class with every model built afresh from its config: the untrained baseline."""
         torch.manual_seed(self.args.seed)
         components = {}
-        for name, module in self.avgen.components.items():
+        for name, module in pipe.components.items():
             if isinstance(module, torch.nn.Module):  # diffusers models have from_config, transformers models take config
                 cls = type(module)
                 module = (cls.from_config(module.config) if hasattr(cls, "from_config") else cls(module.config)).eval()
             components[name] = module
-        config = {key: self.avgen.config[key] for key in ("vae_tile_latent_frames", "vae_tile_overlap")}
-        pipe = type(self.avgen)(**components, **config).to(self.args.device)
-        pipe.set_progress_bar_config(disable=True)
-        return pipe
+        config = {key: pipe.config[key] for key in ("vae_tile_latent_frames", "vae_tile_overlap")}
+        random = type(pipe)(**components, **config).to(self.args.device)
+        random.set_progress_bar_config(disable=True)
+        return random
+
+    @functools.cached_property
+    def random(self):
+        return self._randomised(self.avgen)
+
+    @functools.cached_property
+    def random_video(self):
+        return self._randomised(self.video)
 
     def generator(self, row: dict) -> torch.Generator:
         return torch.Generator(self.args.device).manual_seed(row["seed"])
@@ -220,7 +243,8 @@ def prompt_rows(args, duration: float, fps: int, resolution: int = 64) -> list[d
     return rows
 
 
-def run_t2v(args, models: Models, duration: float, fps: int) -> dict:
+def run_t2v(args, models: Models, duration: float, fps: int, bench: str = "t2v") -> dict:
+    """bench "t2v": the AVGen pipeline end to end; "video": its text-to-video stage alone (video figures)."""
     rows = prompt_rows(args, duration, fps)
     diversity = [row for row in rows if row["split"] == "heldin" and row["index"] < args.diversity]
     for row in diversity:
@@ -231,11 +255,15 @@ def run_t2v(args, models: Models, duration: float, fps: int) -> dict:
         rows.append({**row, "file_name": f"random/{row['file_name']}", "method": "random"})  # same noise: paired
 
     def make(row):
-        pipe = models.avgen if row["method"] == "model" else models.random
+        if bench == "t2v":
+            pipe = models.avgen if row["method"] == "model" else models.random
+        else:
+            pipe = models.video if row["method"] == "model" else models.random_video
         return pipe(prompt=row["text"], duration=duration, fps=fps, num_inference_steps=args.steps, generator=models.generator(row))
 
-    folder = args.out / "t2v" / format_name(duration, fps)
-    generate(folder, rows, {"pipeline": str(args.pipeline.resolve()), "steps": args.steps, "seed": args.seed}, make)
+    folder = args.out / bench / format_name(duration, fps)
+    pipeline = args.pipeline if bench == "t2v" or args.video_pipeline is None else args.video_pipeline
+    generate(folder, rows, {"pipeline": str(pipeline.resolve()), "steps": args.steps, "seed": args.seed}, make)
     texts = {row["text"] for row in diversity}
     main = lambda row: row["method"] == "model" and "extra_seed" not in row  # noqa: E731
     groups = {
@@ -423,7 +451,7 @@ def run_upsample(args, models: Models, duration: float, fps: int) -> dict:
     return judge_groups(folder, rows, {"upsampler": lambda row: True}, args.workers)
 
 
-RUNS = {"t2v": run_t2v, "foley": run_foley, "edit": run_edit, "upsample": run_upsample}
+RUNS = {"t2v": run_t2v, "video": functools.partial(run_t2v, bench="video"), "foley": run_foley, "edit": run_edit, "upsample": run_upsample}
 
 
 # --- report --------------------------------------------------------------------------------------------------

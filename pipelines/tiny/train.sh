@@ -21,6 +21,7 @@ WORKERS="${WORKERS:-0}"
 VAE_STEPS="${VAE_STEPS:-6000}" VAE_BATCH="${VAE_BATCH:-8}"
 AUDIO_VAE_STEPS="${AUDIO_VAE_STEPS:-10000}" AUDIO_VAE_BATCH="${AUDIO_VAE_BATCH:-4}"
 T2V_STEPS="${T2V_STEPS:-20000}" T2V_BATCH="${T2V_BATCH:-8}" LATENT_SHARDS="${LATENT_SHARDS:-128}"
+T2V_FULL_CLIPS_FROM="${T2V_FULL_CLIPS_FROM:-10000}"  # curriculum: 16-latent-frame windows (~2.7 s) before this step
 V2A_STEPS="${V2A_STEPS:-15000}" V2A_BATCH="${V2A_BATCH:-8}"
 UPSAMPLER_STEPS="${UPSAMPLER_STEPS:-3000}" UPSAMPLER_BATCH="${UPSAMPLER_BATCH:-8}"
 EDIT_STEPS="${EDIT_STEPS:-8000}" EDIT_SHARDS="${EDIT_SHARDS:-64}"
@@ -37,16 +38,17 @@ export_component() {  # export STAGE COMPONENT: half-precision weights into $OUT
 # 1. the autoencoders (16-frame crops / 1 s crops of world clips)
 train vae vae --max-steps "$VAE_STEPS" --batch-size "$VAE_BATCH" --learning-rate 1e-3
 export_component vae vae
-train audio-vae audio-vae --max-steps "$AUDIO_VAE_STEPS" --batch-size "$AUDIO_VAE_BATCH" --learning-rate 1e-3
+train audio-vae audio-vae --max-steps "$AUDIO_VAE_STEPS" --batch-size "$AUDIO_VAE_BATCH" --learning-rate 1e-3 --eval-every 1000
 export_component audio-vae audio_vae
 
 # 2. text to video on cached latents (4096 clips, both Movie Gen formats)
 $AVGEN cache-latents "$OUT/vae" "$RUNS/latents" --shards "$LATENT_SHARDS" --workers "$WORKERS"
-train t2v t2v --max-steps "$T2V_STEPS" --batch-size "$T2V_BATCH" --option vae="$OUT/vae" --option latent_cache="$RUNS/latents"
+train t2v t2v --max-steps "$T2V_STEPS" --batch-size "$T2V_BATCH" --eval-every 1000 --option vae="$OUT/vae" \
+  --option latent_cache="$RUNS/latents" --option crop_latent_frames=16 --option full_clips_from="$T2V_FULL_CLIPS_FROM"
 export_component t2v transformer
 export_component t2v text_encoder
 
-# 3. video to audio, on world clips rendered on the fly
+# 3. video to audio, on 5 s world clips (one window of the audio model) rendered on the fly
 train v2a v2a --max-steps "$V2A_STEPS" --batch-size "$V2A_BATCH" --option audio_vae="$OUT/audio_vae"
 export_component v2a audio_transformer
 export_component v2a video_encoder

@@ -46,6 +46,8 @@ def run(tmp_path_factory, bench):
 GROUPS = {
     "t2v": {"heldin": 2, "heldout": 2, "heldout pairs": 1, "heldout captions": 1, "diversity": 2,
             "random weights/heldin": 1, "random weights/heldout": 1},
+    "video": {"heldin": 2, "heldout": 2, "heldout pairs": 1, "heldout captions": 1, "diversity": 2,
+              "random weights/heldin": 1, "random weights/heldout": 1},
     "foley": {"video+text/heldin": 2, "video+text/heldout": 2, "text only (null video)/heldin": 1, "text only (null video)/heldout": 1},
     "edit": {"edit model/heldin": 2, "edit model/heldout": 2, "SDEdit baseline/heldin": 1, "SDEdit baseline/heldout": 1},
     "upsample": {"upsampler": 2},
@@ -73,7 +75,7 @@ def test_every_sub_benchmark_reports_every_figure(run, bench):
     upsample = results["upsample"]["formats"]["1s@24fps"]["upsampler"]
     assert all(upsample[key] is not None for key in bench.TABLE_ROWS["upsample"])
     table = (root / "results" / "quality.md").read_text()
-    assert table.count("\n## ") == 8 and "| edit/trajectory_error_px |" in table and "| sync/flash/within_one_frame |" in table
+    assert table.count("\n## ") == 10 and "| edit/trajectory_error_px |" in table and "| sync/flash/within_one_frame |" in table
     # each folder is an `avgen eval` folder: metadata.jsonl and the per-clip report
     assert (root / "out" / "edit" / "1s@24fps" / "report.json").is_file()
 

@@ -254,6 +254,23 @@ def test_assemble_makes_exported_components_a_loadable_pipeline(tmp_path):
     assert weights == {".safetensors"}
 
 
+def test_assemble_video_only_makes_a_text_to_video_pipeline(tmp_path):
+    from avgen.pipelines import TextToVideoPipeline
+    from avgen.training.export import assemble
+    from tests.pipelines.tiny import avgen_components
+
+    components = avgen_components()
+    for name in ("text_encoder", "vae"):
+        components[name].save_pretrained(tmp_path / name)
+    with pytest.raises(FileNotFoundError, match="transformer"):
+        assemble(tmp_path, video_only=True)
+    components["transformer"].save_pretrained(tmp_path / "transformer")
+    assemble(tmp_path, dtype="fp32", video_only=True)
+    pipe = TextToVideoPipeline.from_pretrained(tmp_path)
+    output = pipe("a red ball", num_frames=8, fps=8, num_inference_steps=2, generator=torch.Generator().manual_seed(0))
+    assert output.frames.shape[:2] == (1, 8) and output.audio is None
+
+
 def test_latent_cache_renders_in_worker_processes_with_the_same_result(preset, tmp_path):
     from avgen.training.latent_cache import read_shard
 
@@ -297,3 +314,17 @@ def test_assemble_an_edit_pipeline_from_its_own_models_and_the_base_pipeline(tmp
     base = AVGenPipeline.from_pretrained(tmp_path / "base")
     # the base's autoencoder, stored in fp16 like every assembled component
     torch.testing.assert_close(next(pipe.vae.parameters()).float(), next(base.vae.parameters()).half().float())
+
+
+def test_t2v_curriculum_crops_short_windows_until_full_clips_from(preset):
+    from avgen.training.tasks import build_task
+
+    options = {"vae": str(preset / "trained_vae"), "crop_latent_frames": 3, "full_clips_from": 5}
+    task = build_task(config(preset, "unused", "t2v", options=options))
+    x1 = torch.arange(10.0).reshape(1, 1, 10, 1, 1).expand(2, 4, 10, 2, 2)  # (B, C, F', H', W'), frame index as value
+    cropped = task.crop(x1, step=4)
+    assert cropped.shape == (2, 4, 3, 2, 2)
+    first = int(cropped[0, 0, 0, 0, 0])
+    assert torch.equal(cropped[:, :, :, 0, 0], torch.tensor([first, first + 1, first + 2.0]).expand(2, 4, 3))  # one window
+    assert task.crop(x1, step=5) is x1  # the full-length phase
+    assert task.crop(x1[:, :, :3], step=0).shape[2] == 3  # clips no longer than the window are kept whole

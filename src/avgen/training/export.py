@@ -104,6 +104,7 @@ PIPELINE_COMPONENTS = ("text_encoder", "vae", "transformer", "audio_text_encoder
 
 
 EDIT_COMPONENTS = ("text_encoder", "transformer")  # the edit model's own; the rest comes from the base pipeline
+VIDEO_COMPONENTS = ("text_encoder", "vae", "transformer")  # TextToVideoPipeline's models
 
 
 def _load_components(folder: Path, names, optional=()) -> dict:
@@ -114,12 +115,14 @@ def _load_components(folder: Path, names, optional=()) -> dict:
             for name in names if (folder / name / "config.json").is_file()}
 
 
-def assemble(folder: str | Path, dtype: str = "fp16", edit_base: str | Path | None = None) -> Path:
+def assemble(folder: str | Path, dtype: str = "fp16", edit_base: str | Path | None = None, video_only: bool = False) -> Path:
     """Make `folder` (exported component folders, e.g. weights/tiny/vae, .../transformer) a complete pipeline:
     save_pretrained writes model_index.json, the tokenizer and the scheduler beside them.
 
     edit_base: `folder` holds an edit model (its transformer and text encoder), and the autoencoder and the
     sound models (to regenerate audio) come from this AVGenPipeline folder: a VideoEditPipeline is written.
+    video_only: `folder` holds the text-to-video models only: a TextToVideoPipeline is written (a silent
+    pipeline, e.g. to judge the video model before the sound models are trained).
     """
     from diffusers import FlowMatchEulerDiscreteScheduler
 
@@ -127,7 +130,11 @@ def assemble(folder: str | Path, dtype: str = "fp16", edit_base: str | Path | No
 
     folder = Path(folder)
     shared = dict(tokenizer=byte_tokenizer(), scheduler=FlowMatchEulerDiscreteScheduler())
-    if edit_base is None:
+    if video_only:
+        from avgen.pipelines import TextToVideoPipeline
+
+        pipeline = TextToVideoPipeline(**shared, **_load_components(folder, VIDEO_COMPONENTS))
+    elif edit_base is None:
         from avgen.pipelines import AVGenPipeline
 
         pipeline = AVGenPipeline(**shared, **_load_components(folder, PIPELINE_COMPONENTS, optional=("upsampler",)))

@@ -179,7 +179,8 @@ class AudioAutoencoderTask(Task):
     clip takes ~37 ms to render on one core, a training step of the STFT VAE ~11 ms per crop, so one crop per
     clip would spend most of the step rendering."""
 
-    DEFAULTS = dict(clip_seconds=1.0, source_seconds=4.0, crops_per_clip=4, kl_weight=1e-4, l1_weight=1.0, sample_rate=16000)
+    DEFAULTS = dict(clip_seconds=1.0, source_seconds=4.0, crops_per_clip=4, kl_weight=1e-4, l1_weight=1.0, sample_rate=16000,
+                    stft_sizes=[256, 512, 1024, 2048, 4096])
 
     def build(self):
         from avgen.models.autoencoder_audio import AudioAutoencoder
@@ -210,7 +211,7 @@ class AudioAutoencoderTask(Task):
         reconstruction, posterior = modules["audio_vae"](audio)
         reconstruction = reconstruction.float()
         l1 = (reconstruction - audio).abs().mean()
-        stft = multi_resolution_stft_loss(reconstruction, audio)
+        stft = multi_resolution_stft_loss(reconstruction, audio, fft_sizes=tuple(self.options["stft_sizes"]))
         kl = kl_loss(posterior).mean()
         total = self.options["l1_weight"] * l1 + stft + self.options["kl_weight"] * kl
         return total, {"l1": l1.item(), "stft": stft.item(), "kl": kl.item()}
@@ -241,10 +242,15 @@ class TextToVideoTask(Task):
     Latents come from a latent cache (latent_cache.py; world clips only) or are encoded on the fly by
     the frozen autoencoder (any data, ~1 s per 10 s clip on 2 CPU cores). Each clip gets a freshly drawn
     caption; `caption_dropout` of them are "" (the unconditional branch of classifier-free guidance).
+
+    Curriculum (Movie Gen trains short clips before long ones): before step `full_clips_from`, each batch
+    is a random window of `crop_latent_frames` latent frames (0 = no cropping). 16 of 60 latent frames
+    cost ~1/4 of the token FLOPs and ~1/14 of the attention, and a world caption still holds for any
+    window (subject, colour, background, weather, motion and camera are the same all clip long).
     """
 
     DEFAULTS = dict(vae="runs/vae/final/vae", latent_cache="", caption_dropout=0.1, logit_mean=0.0, logit_std=1.0,
-                    resolution=64, max_text_length=256)
+                    resolution=64, max_text_length=256, crop_latent_frames=0, full_clips_from=0)
 
     def __init__(self, config):
         super().__init__(config)
@@ -290,6 +296,15 @@ class TextToVideoTask(Task):
             batch["frames"] = torch.stack([item["frames"] for item in items]).permute(0, 2, 1, 3, 4)  # (B, 3, F, H, W) uint8
         return batch
 
+    def crop(self, x1: torch.Tensor, step: int) -> torch.Tensor:
+        """x1 (B, C, F', H', W') -> (B, C, crop_latent_frames, H', W'), one random window per batch, while
+        the curriculum's short-clip phase lasts; x1 itself afterwards."""
+        frames = self.options["crop_latent_frames"]
+        if frames <= 0 or x1.shape[2] <= frames or step >= self.options["full_clips_from"]:
+            return x1
+        start = int(np.random.randint(0, x1.shape[2] - frames + 1))
+        return x1[:, :, start : start + frames]
+
     def latents(self, batch) -> torch.Tensor:
         """Scaled clean latents x1 (B, C, F', H', W')."""
         if "latents" in batch:
@@ -311,7 +326,7 @@ class TextToVideoTask(Task):
     def loss(self, modules, batch, step):
         from avgen import flow_matching
 
-        x1 = self.latents(batch)
+        x1 = self.crop(self.latents(batch), step)
         t = flow_matching.sample_flow_time(len(x1), self.options["logit_mean"], self.options["logit_std"], device=x1.device)
         loss = self.flow_loss(modules, x1, batch["text"], batch["fps"], t, torch.randn_like(x1)).mean()
         return loss, {}
@@ -465,9 +480,14 @@ class VideoToAudioTask(Task):
     - event_weight: an auxiliary per-frame loss asking the video features to mark the frames of visual
       events (ball contacts, footsteps, lightning flashes, from the world's ground truth). It is a training
       signal only; the event head is not part of the pipeline.
+
+    The model works in windows of its `max_positions` latent steps (positions are relative to the window;
+    longer clips are sampled by multi-diffusion over overlapping windows, avgen.long_form), so it trains on
+    clips one window long (`formats`, default 5 s = 250 steps at 50 Hz, at every world fps): a 10 s clip
+    would cost twice the render and four times the attention for the same lesson.
     """
 
-    DEFAULTS = dict(audio_vae="runs/audio-vae/final/audio_vae", formats=[[10, 24], [16, 16], [10, 12], [10, 8]],
+    DEFAULTS = dict(audio_vae="runs/audio-vae/final/audio_vae", formats=[[5, 24], [5, 16], [5, 12], [5, 8]],
                     caption_dropout=0.3, video_dropout=0.1, mask_prob=0.25, event_weight=0.1, logit_mean=0.0,
                     logit_std=1.0, resolution=64, max_text_length=256)
     EVENT_KINDS = ("contact", "footstep", "flash")
@@ -597,13 +617,13 @@ class VideoToAudioTask(Task):
         return flow + self.options["event_weight"] * events, {"flow": flow.item(), "events": events.item()}
 
     def evaluate(self, modules):
-        """Flow loss on 4 fixed 10 s clips at fixed t and noise: with video, and with the null video (the
-        gap is what the video features are worth), without text."""
+        """Flow loss on 4 fixed clips of the first training format at fixed t and noise: with video, and with
+        the null video (the gap is what the video features are worth), without text."""
         from avgen.world.dataset import WorldDataset
 
         device = next(modules["audio_transformer"].parameters()).device
         if self.eval_batch is None:
-            stream = WorldDataset(seed=EVAL_SEED, resolution=self.options["resolution"], formats=[(10.0, 24)],
+            stream = WorldDataset(seed=EVAL_SEED, resolution=self.options["resolution"], formats=[tuple(self.options["formats"][0])],
                                   sample_rate=self.audio_vae.config.sample_rate)
             rng = stream.rng()
             batch = self.to_device(self.collate([stream.sample(rng) for _ in range(4)]), device)
