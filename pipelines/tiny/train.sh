@@ -35,6 +35,10 @@ export_component() {  # export STAGE COMPONENT: half-precision weights into $OUT
   [ -f "$OUT/$2/config.json" ] || $AVGEN export "$RUNS/$1" "$2" "$OUT/$2"
 }
 
+# 0. the tokenizer: byte-level BPE of the world's training captions (deterministic; committed in the preset)
+[ -f pipelines/tiny/tokenizer/tokenizer.json ] || $AVGEN train-tokenizer pipelines/tiny/tokenizer
+mkdir -p "$OUT" && { [ -d "$OUT/tokenizer" ] || cp -r pipelines/tiny/tokenizer "$OUT/tokenizer"; }
+
 # 1. the autoencoders (16-frame crops / 1 s crops of world clips)
 train vae vae --max-steps "$VAE_STEPS" --batch-size "$VAE_BATCH" --learning-rate 1e-3
 export_component vae vae

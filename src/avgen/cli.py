@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("avgen.world.evaluate", "judge a folder of MP4s + metadata.jsonl with the world's benchmark"),
     "train": ("avgen.commands.train", "train a model of a pipeline preset"),
     "assemble": ("avgen.commands.assemble", "make a folder of exported components a loadable AVGenPipeline (model_index.json)"),
+    "train-tokenizer": ("avgen.models.text_encoder", "learn the preset's BPE tokenizer from the world's training captions"),
     "cache-latents": ("avgen.training.latent_cache", "encode world clips once into a latent cache for video training"),
     "export": ("avgen.training.export", "write a trained component as half-precision safetensors weights"),
     "world": ("avgen.world.cli", "the procedural world: render clips, write evaluation sets, judge accuracy"),

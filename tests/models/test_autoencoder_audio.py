@@ -1,3 +1,4 @@
+import math
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,16 @@ def test_output_depends_on_the_input_at_initialisation():
     quiet, loud = torch.randn(1, 1, 320) * 0.01, torch.randn(1, 1, 320) * 0.3
     out_quiet, out_loud = vae(quiet, sample_posterior=False)[0], vae(loud, sample_posterior=False)[0]
     assert (out_quiet - out_loud).abs().mean() > 0.1 * out_loud.abs().mean()
+
+
+def test_tonal_peak_loss_sees_a_lost_note_under_noise_and_ignores_noise_detail():
+    from avgen.models.autoencoder_audio import tonal_peak_loss
+
+    generator = torch.Generator().manual_seed(0)
+    t = torch.arange(16000) / 16000
+    noise = 0.1 * torch.randn(1, 1, 16000, generator=generator)
+    note = 0.05 * torch.sin(2 * math.pi * 440 * t).reshape(1, 1, -1)
+    other_noise = 0.1 * torch.randn(1, 1, 16000, generator=generator)  # same envelope, other detail
+    kept, lost = tonal_peak_loss(other_noise + note, noise + note), tonal_peak_loss(other_noise, noise + note)
+    assert lost > 1.0 and kept < 0.3 * lost
+    assert tonal_peak_loss(noise, noise) == 0  # no peaks: nothing to score

@@ -92,6 +92,31 @@ def multi_resolution_stft_loss(
     return total / len(fft_sizes)
 
 
+def tonal_peak_loss(
+    prediction: torch.Tensor, target: torch.Tensor, fft_size: int = 2048, width: int = 9, threshold_db: float = 15.0
+) -> torch.Tensor:
+    """L1 of log magnitudes on the target's tonal peaks only. prediction, target (B, 1, S) -> scalar.
+
+    A peak is a time-frequency bin whose magnitude stands `threshold_db` above the median of the `width`
+    bins around it in frequency (notes, an engine's harmonics; noise stays near its local median). Why:
+    the multi-resolution loss averages over every bin, and in a rainy or waterfall clip a note is ~1 bin in
+    600 while the noise bins carry an error no code can remove (their exact values are random), so notes
+    and harmonics were the last thing the codec learned: at 10k steps the reconstruction's notes stood
+    5-12 dB above the band median where the original's stood 20-30 dB (the judge needs 15). Hann window,
+    hop fft_size / 4 (128 ms / 32 ms at 16 kHz: a note's pitch resolved to 8 Hz)."""
+    prediction, target = prediction.float().flatten(0, 1), target.float().flatten(0, 1)  # (B, S)
+    window = torch.hann_window(fft_size, device=prediction.device)
+    stft = dict(n_fft=fft_size, hop_length=fft_size // 4, window=window, return_complex=True)
+    target_log = torch.stft(target, **stft).abs().clamp_min(LOG_EPS).log()  # (B, bins, frames)
+    predicted_log = torch.stft(prediction, **stft).abs().clamp_min(LOG_EPS).log()
+    padded = F.pad(target_log.transpose(1, 2), (width // 2, width // 2), mode="replicate")  # (B, frames, bins + width - 1)
+    local_median = padded.unfold(-1, width, 1).median(dim=-1).values.transpose(1, 2)  # (B, bins, frames)
+    peaks = (target_log - local_median) > threshold_db * math.log(10) / 20  # dB of magnitude -> natural log
+    if not peaks.any():
+        return prediction.new_zeros(())
+    return (target_log - predicted_log).abs()[peaks].mean()
+
+
 def kl_loss(latent_dist: DiagonalGaussianDistribution) -> torch.Tensor:
     """KL(q(z|x) || N(0, I)) per sample (B,), averaged over every latent value (diffusers' kl() sums over
     dims 1-3 only; ours are (B, C, T) audio and (B, C, F, H, W) video latents, both training tasks use this)."""

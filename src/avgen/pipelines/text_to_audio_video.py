@@ -84,7 +84,7 @@ def _audio_texts(prompt, audio_prompt, audio_negative_prompt, repeats: int) -> t
 class AVGenPipeline(DiffusionPipeline):
     """Text -> video with synchronized sound (ambience, effects, music), optionally upsampled 2x.
 
-    Components: tokenizer (ByT5 bytes, shared by both text encoders), text_encoder, vae (TemporalAutoencoder),
+    Components: tokenizer (shared by both text encoders), text_encoder, vae (TemporalAutoencoder),
     transformer (VideoTransformer), scheduler (FlowMatchEulerDiscreteScheduler, shared by both samplers: each
     stage sets its timesteps), audio_text_encoder, audio_vae (AudioAutoencoder), audio_transformer
     (AudioTransformer), video_encoder (VideoFeatureEncoder), upsampler (SpatialUpsampler, optional).

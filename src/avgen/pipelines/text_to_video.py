@@ -2,7 +2,7 @@
 
 Stages (B prompts, n = num_videos_per_prompt, F frames of H x W at `fps`; the VAE compresses t x s x s):
 
-1. Text: prompts -> tokenizer (ByT5 bytes) -> text_encoder -> prompt_embeds (B*n, L, text_dim) and a
+1. Text: prompts -> tokenizer -> text_encoder -> prompt_embeds (B*n, L, text_dim) and a
    (B*n, L) mask. With guidance (guidance_scale > 1) the negative prompt ("" by default) is encoded too.
 2. Noise: latents x_0 ~ N(0, I) of shape (B*n, C, F', H', W'), F' = ceil(F / t), H' = H / s, W' = W / s,
    drawn with the caller's `generator` (one per clip when it is a list).
@@ -24,7 +24,7 @@ from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from diffusers.schedulers import FlowMatchEulerDiscreteScheduler
 from diffusers.video_processor import VideoProcessor
-from transformers import ByT5Tokenizer, PreTrainedModel
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 import avgen
 from avgen.clock import MOVIEGEN_DURATIONS, AVClock, check_fps
@@ -57,7 +57,7 @@ class TextToVideoPipeline(SamplingState, DiffusionPipeline):
     """Text -> video with the temporal autoencoder and the flow-matching video transformer.
 
     Args:
-        tokenizer: a transformers tokenizer (ByT5Tokenizer for the shipped models).
+        tokenizer: a transformers tokenizer (the shipped models: a byte-level BPE of the world's captions).
         text_encoder: a transformers encoder (T5EncoderModel); its width is the transformer's `text_dim`.
         vae: the TemporalAutoencoder; its latents, divided by `scaling_factor`, are what it decodes.
         transformer: the VideoTransformer predicting the flow velocity.
@@ -72,7 +72,7 @@ class TextToVideoPipeline(SamplingState, DiffusionPipeline):
 
     def __init__(
         self,
-        tokenizer: ByT5Tokenizer,
+        tokenizer: PreTrainedTokenizerBase,
         text_encoder: PreTrainedModel,
         vae: TemporalAutoencoder,
         transformer: VideoTransformer,

@@ -89,7 +89,7 @@ def centre_crop_box(height: int, width: int, target_height: int, target_width: i
 class VideoEditPipeline(SamplingState, DiffusionPipeline):
     """Edits a video from a text instruction ("change the background to a busy intersection", "add rain").
 
-    Components: tokenizer (ByT5 bytes, shared with the audio text encoder), text_encoder, vae (TemporalAutoencoder),
+    Components: tokenizer (shared with the audio text encoder), text_encoder, vae (TemporalAutoencoder),
     transformer (the edit VideoTransformer: in_channels = 2 x the vae's latent channels, the source video's latents
     concatenated to the noisy ones; avgen.training.tasks.edit_transformer_from builds it from a text-to-video one),
     scheduler (FlowMatchEulerDiscreteScheduler, shift 1.0). Optional, all four or none, to regenerate the sound:

@@ -58,7 +58,7 @@ def seconds_to_steps(seconds: float, latent_rate: Fraction) -> int:
 class VideoToAudioPipeline(SamplingState, DiffusionPipeline):
     """Adds synchronized sound (ambience, effects, music; no speech) to any video; text steers it.
 
-    Components: tokenizer + text_encoder (any transformers encoder, ByT5 + a small T5 by default),
+    Components: tokenizer + text_encoder (any transformers encoder; the shipped one a small T5 over a BPE of world captions),
     audio_vae (AudioAutoencoder), audio_transformer (AudioTransformer), video_encoder
     (VideoFeatureEncoder), scheduler (FlowMatchEulerDiscreteScheduler).
     """

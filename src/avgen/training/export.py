@@ -117,7 +117,8 @@ def _load_components(folder: Path, names, optional=()) -> dict:
 
 def assemble(folder: str | Path, dtype: str = "fp16", edit_base: str | Path | None = None, video_only: bool = False) -> Path:
     """Make `folder` (exported component folders, e.g. weights/tiny/vae, .../transformer) a complete pipeline:
-    save_pretrained writes model_index.json, the tokenizer and the scheduler beside them.
+    save_pretrained writes model_index.json, the tokenizer and the scheduler beside them. The tokenizer is
+    `folder`/tokenizer when there is one (copy the preset's there), else the edit base's, else ByT5 bytes.
 
     edit_base: `folder` holds an edit model (its transformer and text encoder), and the autoencoder and the
     sound models (to regenerate audio) come from this AVGenPipeline folder: a VideoEditPipeline is written.
@@ -126,10 +127,11 @@ def assemble(folder: str | Path, dtype: str = "fp16", edit_base: str | Path | No
     """
     from diffusers import FlowMatchEulerDiscreteScheduler
 
-    from avgen.models.text_encoder import byte_tokenizer
+    from avgen.models.text_encoder import load_tokenizer
 
     folder = Path(folder)
-    shared = dict(tokenizer=byte_tokenizer(), scheduler=FlowMatchEulerDiscreteScheduler())
+    tokenizer_home = folder if (folder / "tokenizer").is_dir() or edit_base is None else Path(edit_base)
+    shared = dict(tokenizer=load_tokenizer(tokenizer_home), scheduler=FlowMatchEulerDiscreteScheduler())
     if video_only:
         from avgen.pipelines import TextToVideoPipeline
 

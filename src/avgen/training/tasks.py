@@ -31,6 +31,11 @@ def load_component(preset: str | Path, name: str, cls):
     return cls.from_config(cls.load_config(path))
 
 
+def check_vocabulary(tokenizer, text_encoder) -> None:
+    if len(tokenizer) > text_encoder.config.vocab_size:
+        raise ValueError(f"the tokenizer has {len(tokenizer)} entries, the text encoder's vocabulary only {text_encoder.config.vocab_size}")
+
+
 class LoopedFolder(torch.utils.data.IterableDataset):
     """A VideoFolderDataset read forever in a seeded shuffled order; every rank and worker takes its share."""
 
@@ -173,19 +178,25 @@ class VideoAutoencoderTask(Task):
 
 
 class AudioAutoencoderTask(Task):
-    """The audio VAE: L1 on the waveform + multi-resolution STFT + KL, on 1-second crops.
+    """The audio VAE: L1 on the waveform + multi-resolution STFT + KL (+ `tonal_weight` x the tonal-peak
+    loss), on 1-second crops; `init` starts from trained weights instead of random ones.
 
     Each rendered clip gives `crops_per_clip` crops (a batch holds batch_size * crops_per_clip of them): a 4 s
     clip takes ~37 ms to render on one core, a training step of the STFT VAE ~11 ms per crop, so one crop per
     clip would spend most of the step rendering."""
 
     DEFAULTS = dict(clip_seconds=1.0, source_seconds=4.0, crops_per_clip=4, kl_weight=1e-4, l1_weight=1.0, sample_rate=16000,
-                    stft_sizes=[256, 512, 1024, 2048, 4096])
+                    stft_sizes=[256, 512, 1024, 2048], tonal_weight=1.0, init="")
 
     def build(self):
         from avgen.models.autoencoder_audio import AudioAutoencoder
 
         vae = load_component(self.config.preset, "audio_vae", AudioAutoencoder)
+        if self.options["init"]:  # fine-tune trained weights (a folder of AudioAutoencoder.save_pretrained) of the preset's shape
+            trained = AudioAutoencoder.from_pretrained(self.options["init"]).float()
+            if dict(trained.config) != dict(vae.config) | {"scaling_factor": trained.config.scaling_factor}:
+                raise ValueError(f"init {self.options['init']} is not the preset's audio_vae shape")
+            vae = trained
         if vae.config.sample_rate != self.options["sample_rate"]:
             raise ValueError(f"audio_vae runs at {vae.config.sample_rate} Hz, the task option sample_rate is {self.options['sample_rate']}")
         return {"audio_vae": vae}
@@ -205,7 +216,7 @@ class AudioAutoencoderTask(Task):
         return {"audio": torch.stack(crops)}  # (B * crops_per_clip, 1, S)
 
     def loss(self, modules, batch, step):
-        from avgen.models.autoencoder_audio import kl_loss, multi_resolution_stft_loss
+        from avgen.models.autoencoder_audio import kl_loss, multi_resolution_stft_loss, tonal_peak_loss
 
         audio = batch["audio"]
         reconstruction, posterior = modules["audio_vae"](audio)
@@ -214,7 +225,12 @@ class AudioAutoencoderTask(Task):
         stft = multi_resolution_stft_loss(reconstruction, audio, fft_sizes=tuple(self.options["stft_sizes"]))
         kl = kl_loss(posterior).mean()
         total = self.options["l1_weight"] * l1 + stft + self.options["kl_weight"] * kl
-        return total, {"l1": l1.item(), "stft": stft.item(), "kl": kl.item()}
+        logs = {"l1": l1.item(), "stft": stft.item(), "kl": kl.item()}
+        if self.options["tonal_weight"]:
+            tonal = tonal_peak_loss(reconstruction, audio)
+            total = total + self.options["tonal_weight"] * tonal
+            logs["tonal"] = tonal.item()
+        return total, logs
 
     def evaluate(self, modules):
         """Multi-resolution STFT distance and SNR on whole 4-second clips, posterior mode."""
@@ -255,10 +271,10 @@ class TextToVideoTask(Task):
     def __init__(self, config):
         super().__init__(config)
         from avgen.models.autoencoder_video import TemporalAutoencoder
-        from avgen.models.text_encoder import byte_tokenizer
+        from avgen.models.text_encoder import load_tokenizer
 
         self.vae = TemporalAutoencoder.from_pretrained(self.options["vae"]).eval().requires_grad_(False)
-        self.tokenizer = byte_tokenizer()
+        self.tokenizer = load_tokenizer(config.preset)
         self.eval_batches = None
 
     def build(self):
@@ -269,6 +285,7 @@ class TextToVideoTask(Task):
 
         transformer = load_component(self.config.preset, "transformer", VideoTransformer)
         text_encoder = build_text_encoder(T5Config.from_pretrained(Path(self.config.preset) / "text_encoder"))
+        check_vocabulary(self.tokenizer, text_encoder)
         if transformer.config.text_dim != text_encoder.config.d_model:
             raise ValueError(f"transformer text_dim {transformer.config.text_dim} != text encoder width {text_encoder.config.d_model}")
         return {"transformer": transformer, "text_encoder": text_encoder}
@@ -495,10 +512,10 @@ class VideoToAudioTask(Task):
     def __init__(self, config):
         super().__init__(config)
         from avgen.models.autoencoder_audio import AudioAutoencoder
-        from avgen.models.text_encoder import byte_tokenizer
+        from avgen.models.text_encoder import load_tokenizer
 
         self.audio_vae = AudioAutoencoder.from_pretrained(self.options["audio_vae"]).eval().requires_grad_(False)
-        self.tokenizer = byte_tokenizer()
+        self.tokenizer = load_tokenizer(config.preset)
         self.eval_batch = None
 
     def build(self):
@@ -511,6 +528,7 @@ class VideoToAudioTask(Task):
         transformer = load_component(self.config.preset, "audio_transformer", AudioTransformer)
         video_encoder = load_component(self.config.preset, "video_encoder", VideoFeatureEncoder)
         text_encoder = build_text_encoder(T5Config.from_pretrained(Path(self.config.preset) / "text_encoder"))
+        check_vocabulary(self.tokenizer, text_encoder)
         for name, value, expected in (("sample_rate", transformer.config.sample_rate, self.audio_vae.config.sample_rate),
                                       ("hop_length", transformer.config.hop_length, self.audio_vae.config.hop_length),
                                       ("video_dim", transformer.config.video_dim, video_encoder.config.feature_dim),
