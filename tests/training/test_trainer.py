@@ -244,9 +244,13 @@ def test_assemble_makes_exported_components_a_loadable_pipeline(tmp_path):
         if name not in ("tokenizer", "scheduler"):
             module.to(torch.float16).save_pretrained(tmp_path / name)  # what `avgen export` writes
     (tmp_path / "upsampler").rename(tmp_path / "no-upsampler")
+    (tmp_path / "empty" / "tokenizer").mkdir(parents=True)
+    components["tokenizer"].save_pretrained(tmp_path / "empty" / "tokenizer")
     with pytest.raises(FileNotFoundError, match="vae"):
         assemble(tmp_path / "empty")
-    assemble(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no tokenizer"):  # never silently another tokenizer
+        assemble(tmp_path)
+    assemble(tmp_path, tokenizer=tmp_path / "empty" / "tokenizer")
     pipe = AVGenPipeline.from_pretrained(tmp_path)
     assert pipe.upsampler is None and pipe.vae is not None
     assert json.loads((tmp_path / "model_index.json").read_text())["audio_transformer"][1] == "AudioTransformer"
@@ -260,7 +264,7 @@ def test_assemble_video_only_makes_a_text_to_video_pipeline(tmp_path):
     from tests.pipelines.tiny import avgen_components
 
     components = avgen_components()
-    for name in ("text_encoder", "vae"):
+    for name in ("text_encoder", "vae", "tokenizer"):
         components[name].save_pretrained(tmp_path / name)
     with pytest.raises(FileNotFoundError, match="transformer"):
         assemble(tmp_path, video_only=True)

@@ -13,6 +13,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--edit-base", default=None, metavar="AVGEN_FOLDER",
                         help="FOLDER holds an edit model (transformer, text_encoder); take the rest from this AVGenPipeline "
                              "folder and write a VideoEditPipeline")
+    parser.add_argument("--tokenizer", default=None, metavar="DIR",
+                        help="the tokenizer the text encoders were trained with (default: FOLDER/tokenizer, else the edit base's)")
     parser.add_argument("--video-only", action="store_true",
                         help="FOLDER holds the text-to-video models only (text_encoder, vae, transformer): write a TextToVideoPipeline")
 
@@ -23,5 +25,5 @@ def run(args: argparse.Namespace) -> int:
     if args.video_only and args.edit_base:
         raise SystemExit("avgen assemble: --video-only and --edit-base exclude each other")
     kind = "TextToVideoPipeline" if args.video_only else "VideoEditPipeline" if args.edit_base else "AVGenPipeline"
-    print(f"{kind} written to {assemble(args.folder, args.dtype, args.edit_base, args.video_only)}")
+    print(f"{kind} written to {assemble(args.folder, args.dtype, args.edit_base, args.video_only, args.tokenizer)}")
     return 0

@@ -115,10 +115,19 @@ def _load_components(folder: Path, names, optional=()) -> dict:
             for name in names if (folder / name / "config.json").is_file()}
 
 
-def assemble(folder: str | Path, dtype: str = "fp16", edit_base: str | Path | None = None, video_only: bool = False) -> Path:
+def assemble(
+    folder: str | Path,
+    dtype: str = "fp16",
+    edit_base: str | Path | None = None,
+    video_only: bool = False,
+    tokenizer: str | Path | None = None,
+) -> Path:
     """Make `folder` (exported component folders, e.g. weights/tiny/vae, .../transformer) a complete pipeline:
-    save_pretrained writes model_index.json, the tokenizer and the scheduler beside them. The tokenizer is
-    `folder`/tokenizer when there is one (copy the preset's there), else the edit base's, else ByT5 bytes.
+    save_pretrained writes model_index.json, the tokenizer and the scheduler beside them.
+
+    tokenizer: the folder of the tokenizer the text encoders were trained with (the run's preset has it,
+    e.g. pipelines/tiny/tokenizer); default `folder`/tokenizer, else the edit base's. There is no silent
+    fallback: a text encoder fed another tokenizer's ids still runs, and draws the unconditional clip.
 
     edit_base: `folder` holds an edit model (its transformer and text encoder), and the autoencoder and the
     sound models (to regenerate audio) come from this AVGenPipeline folder: a VideoEditPipeline is written.
@@ -127,11 +136,15 @@ def assemble(folder: str | Path, dtype: str = "fp16", edit_base: str | Path | No
     """
     from diffusers import FlowMatchEulerDiscreteScheduler
 
-    from avgen.models.text_encoder import load_tokenizer
+    from transformers import AutoTokenizer
 
     folder = Path(folder)
-    tokenizer_home = folder if (folder / "tokenizer").is_dir() or edit_base is None else Path(edit_base)
-    shared = dict(tokenizer=load_tokenizer(tokenizer_home), scheduler=FlowMatchEulerDiscreteScheduler())
+    candidates = [Path(tokenizer)] if tokenizer is not None else [folder / "tokenizer"] + ([Path(edit_base) / "tokenizer"] if edit_base else [])
+    found = [path for path in candidates if (path / "tokenizer_config.json").is_file()]
+    if not found:
+        raise FileNotFoundError(f"no tokenizer at {[str(p) for p in candidates]}: copy the one the text encoders were trained "
+                                "with there (e.g. pipelines/tiny/tokenizer) or pass it")
+    shared = dict(tokenizer=AutoTokenizer.from_pretrained(found[0]), scheduler=FlowMatchEulerDiscreteScheduler())
     if video_only:
         from avgen.pipelines import TextToVideoPipeline
 
