@@ -73,6 +73,13 @@ from .autoencoder_video import INITIAL_LOGVAR
 LOG_EPS = 1e-5  # added to |STFT| before the log: -11.5 is the floor of the encoder's input
 
 
+def _loss_magnitude(audio: torch.Tensor, fft_size: int, eps: float) -> torch.Tensor:
+    """|STFT| of audio (B, S) as the losses see it: Hann window, hop fft_size / 4, centred frames, floored at
+    eps -> (B, fft_size / 2 + 1, frames)."""
+    window = torch.hann_window(fft_size, device=audio.device)
+    return torch.stft(audio, fft_size, fft_size // 4, window=window, return_complex=True).abs().clamp_min(eps)
+
+
 def multi_resolution_stft_loss(
     prediction: torch.Tensor, target: torch.Tensor, fft_sizes: tuple[int, ...] = (256, 512, 1024, 2048), eps: float = 1e-5
 ) -> torch.Tensor:
@@ -82,10 +89,8 @@ def multi_resolution_stft_loss(
     prediction, target = prediction.float().flatten(0, 1), target.float().flatten(0, 1)  # (B, S)
     total = prediction.new_zeros(())
     for fft_size in fft_sizes:
-        window = torch.hann_window(fft_size, device=prediction.device)
-        stft = dict(n_fft=fft_size, hop_length=fft_size // 4, window=window, return_complex=True)
-        predicted_magnitude = torch.stft(prediction, **stft).abs().clamp_min(eps)  # (B, fft_size / 2 + 1, frames)
-        target_magnitude = torch.stft(target, **stft).abs().clamp_min(eps)
+        predicted_magnitude = _loss_magnitude(prediction, fft_size, eps)  # (B, fft_size / 2 + 1, frames)
+        target_magnitude = _loss_magnitude(target, fft_size, eps)
         spectral_convergence = (target_magnitude - predicted_magnitude).norm() / target_magnitude.norm()
         log_magnitude = (target_magnitude.log() - predicted_magnitude.log()).abs().mean()
         total = total + spectral_convergence + log_magnitude
@@ -105,10 +110,8 @@ def tonal_peak_loss(
     5-12 dB above the band median where the original's stood 20-30 dB (the judge needs 15). Hann window,
     hop fft_size / 4 (128 ms / 32 ms at 16 kHz: a note's pitch resolved to 8 Hz)."""
     prediction, target = prediction.float().flatten(0, 1), target.float().flatten(0, 1)  # (B, S)
-    window = torch.hann_window(fft_size, device=prediction.device)
-    stft = dict(n_fft=fft_size, hop_length=fft_size // 4, window=window, return_complex=True)
-    target_log = torch.stft(target, **stft).abs().clamp_min(LOG_EPS).log()  # (B, bins, frames)
-    predicted_log = torch.stft(prediction, **stft).abs().clamp_min(LOG_EPS).log()
+    target_log = _loss_magnitude(target, fft_size, LOG_EPS).log()  # (B, bins, frames)
+    predicted_log = _loss_magnitude(prediction, fft_size, LOG_EPS).log()
     padded = F.pad(target_log.transpose(1, 2), (width // 2, width // 2), mode="replicate")  # (B, frames, bins + width - 1)
     local_median = padded.unfold(-1, width, 1).median(dim=-1).values.transpose(1, 2)  # (B, bins, frames)
     peaks = (target_log - local_median) > threshold_db * math.log(10) / 20  # dB of magnitude -> natural log

@@ -179,24 +179,19 @@ class VideoAutoencoderTask(Task):
 
 class AudioAutoencoderTask(Task):
     """The audio VAE: L1 on the waveform + multi-resolution STFT + KL (+ `tonal_weight` x the tonal-peak
-    loss), on 1-second crops; `init` starts from trained weights instead of random ones.
+    loss), on 1-second crops.
 
     Each rendered clip gives `crops_per_clip` crops (a batch holds batch_size * crops_per_clip of them): a 4 s
     clip takes ~37 ms to render on one core, a training step of the STFT VAE ~11 ms per crop, so one crop per
     clip would spend most of the step rendering."""
 
     DEFAULTS = dict(clip_seconds=1.0, source_seconds=4.0, crops_per_clip=4, kl_weight=1e-4, l1_weight=1.0, sample_rate=16000,
-                    stft_sizes=[256, 512, 1024, 2048], tonal_weight=1.0, init="")
+                    tonal_weight=1.0)
 
     def build(self):
         from avgen.models.autoencoder_audio import AudioAutoencoder
 
         vae = load_component(self.config.preset, "audio_vae", AudioAutoencoder)
-        if self.options["init"]:  # fine-tune trained weights (a folder of AudioAutoencoder.save_pretrained) of the preset's shape
-            trained = AudioAutoencoder.from_pretrained(self.options["init"]).float()
-            if dict(trained.config) != dict(vae.config) | {"scaling_factor": trained.config.scaling_factor}:
-                raise ValueError(f"init {self.options['init']} is not the preset's audio_vae shape")
-            vae = trained
         if vae.config.sample_rate != self.options["sample_rate"]:
             raise ValueError(f"audio_vae runs at {vae.config.sample_rate} Hz, the task option sample_rate is {self.options['sample_rate']}")
         return {"audio_vae": vae}
@@ -222,7 +217,7 @@ class AudioAutoencoderTask(Task):
         reconstruction, posterior = modules["audio_vae"](audio)
         reconstruction = reconstruction.float()
         l1 = (reconstruction - audio).abs().mean()
-        stft = multi_resolution_stft_loss(reconstruction, audio, fft_sizes=tuple(self.options["stft_sizes"]))
+        stft = multi_resolution_stft_loss(reconstruction, audio)
         kl = kl_loss(posterior).mean()
         total = self.options["l1_weight"] * l1 + stft + self.options["kl_weight"] * kl
         logs = {"l1": l1.item(), "stft": stft.item(), "kl": kl.item()}
