@@ -90,6 +90,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--diversity-seeds", type=int, default=4, help="seeds per diversity prompt (>= 2)")
     parser.add_argument("--durations", nargs="+", default=list(DEFAULT_DURATIONS), help="SECONDS@FPS formats (default 10@24 16@16)")
     parser.add_argument("--steps", type=int, default=50, help="sampling steps of every model")
+    parser.add_argument("--guidance-scale", type=float, default=None, help="video guidance (default: the pipeline's)")
+    parser.add_argument("--audio-guidance-scale", type=float, default=None, help="audio guidance (default: the pipeline's)")
     parser.add_argument("--sdedit-sigma", type=float, default=0.6, help="noise level the SDEdit baseline starts from (0..1)")
     parser.add_argument("--pipeline", type=Path, default=ROOT / "weights" / "tiny", help="AVGenPipeline folder")
     parser.add_argument("--video-pipeline", type=Path, default=None, help="TextToVideoPipeline folder for --only video")
@@ -243,6 +245,12 @@ def prompt_rows(args, duration: float, fps: int, resolution: int = 64) -> list[d
     return rows
 
 
+def guidance_kwargs(args, audio: bool) -> dict:
+    """The guidance scales given on the command line, as pipeline arguments (none given: the pipeline's defaults)."""
+    given = {"guidance_scale": args.guidance_scale, "audio_guidance_scale": args.audio_guidance_scale if audio else None}
+    return {key: value for key, value in given.items() if value is not None}
+
+
 def run_t2v(args, models: Models, duration: float, fps: int, bench: str = "t2v") -> dict:
     """bench "t2v": the AVGen pipeline end to end; "video": its text-to-video stage alone (video figures)."""
     rows = prompt_rows(args, duration, fps)
@@ -259,11 +267,12 @@ def run_t2v(args, models: Models, duration: float, fps: int, bench: str = "t2v")
             pipe = models.avgen if row["method"] == "model" else models.random
         else:
             pipe = models.video if row["method"] == "model" else models.random_video
-        return pipe(prompt=row["text"], duration=duration, fps=fps, num_inference_steps=args.steps, generator=models.generator(row))
+        guidance = guidance_kwargs(args, audio=bench == "t2v")
+        return pipe(prompt=row["text"], duration=duration, fps=fps, num_inference_steps=args.steps, generator=models.generator(row), **guidance)
 
     folder = args.out / bench / format_name(duration, fps)
     pipeline = args.pipeline if bench == "t2v" or args.video_pipeline is None else args.video_pipeline
-    generate(folder, rows, {"pipeline": str(pipeline.resolve()), "steps": args.steps, "seed": args.seed}, make)
+    generate(folder, rows, {"pipeline": str(pipeline.resolve()), "steps": args.steps, "seed": args.seed, **guidance_kwargs(args, bench == "t2v")}, make)
     texts = {row["text"] for row in diversity}
     main = lambda row: row["method"] == "model" and "extra_seed" not in row  # noqa: E731
     groups = {
@@ -309,11 +318,12 @@ def run_foley(args, models: Models, duration: float, fps: int) -> dict:
         clip = render_clip(ClipSpec.from_dict(row["spec"]))  # the input video; its sound is not an input
         return models.avgen.video_to_audio(
             clip.frames, prompt=row["text"], fps=fps, num_inference_steps=args.steps, generator=models.generator(row),
-            use_video=row["method"] == "model",
+            use_video=row["method"] == "model", **foley_guidance,
         )  # fmt: skip
 
+    foley_guidance = {} if args.audio_guidance_scale is None else {"guidance_scale": args.audio_guidance_scale}
     folder = args.out / "foley" / format_name(duration, fps)
-    generate(folder, rows, {"pipeline": str(args.pipeline.resolve()), "steps": args.steps, "seed": args.seed}, make)
+    generate(folder, rows, {"pipeline": str(args.pipeline.resolve()), "steps": args.steps, "seed": args.seed, **foley_guidance}, make)
     groups = {
         f"{label}/{split}": (lambda method, split: lambda row: row["method"] == method and row["split"] == split)(method, split)
         for method, label in (("model", "video+text"), ("text-only", "text only (null video)"))
@@ -463,7 +473,8 @@ def markdown(results: dict) -> str:
             continue
         for name, groups in results[bench]["formats"].items():
             columns = list(groups)
-            lines += ["", f"## {bench}, {name}", "", "| figure | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+            settings = results[bench].get("settings_by_format", {}).get(name, results[bench].get("settings", {}))
+            lines += ["", f"## {bench}, {name} (n {settings.get('n')} per split, {settings.get('steps')} steps)", "", "| figure | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
             for key in TABLE_ROWS[bench]:
                 lines.append(f"| {key} | " + " | ".join(evaluate._format(groups[column].get(key)) for column in columns) + " |")
     return "\n".join(lines) + "\n"
@@ -474,14 +485,20 @@ def main(argv=None) -> int:
     models = Models(args)
     args.results.mkdir(parents=True, exist_ok=True)
     json_path = args.results / "quality.json"
-    results = json.loads(json_path.read_text()) if json_path.is_file() else {}
     try:
         for bench in args.only:
             formats = {format_name(d, f): RUNS[bench](args, models, d, f) for d, f in args.formats}
             settings = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()
                         if key not in ("only", "formats", "out", "results", "workers", "device")}  # fmt: skip
-            results[bench] = {"settings": settings, "formats": formats}
+            # merged into what is there now (other sub-benchmarks and formats may have been written meanwhile by
+            # runs beside this one); each format keeps the settings it was measured with
+            results = json.loads(json_path.read_text()) if json_path.is_file() else {}
+            entry = results.setdefault(bench, {"formats": {}, "settings_by_format": {}})
+            entry["formats"].update(formats)
+            entry.setdefault("settings_by_format", {}).update(dict.fromkeys(formats, settings))
+            entry["settings"] = settings
             _write_atomic(json_path, json.dumps(results, indent=1, default=evaluate._json_default))
+        results = json.loads(json_path.read_text()) if json_path.is_file() else {}
     except (FileNotFoundError, ValueError) as error:
         print(f"bench_quality: {error}", file=sys.stderr)
         return 2

@@ -8,6 +8,11 @@
 # training call: a stage that hits it exits with code 75 and the script stops there, to be rerun.
 # On a GPU machine the same commands run on the GPU (accelerate picks the device); set WORKERS to the
 # number of CPU cores that may render world clips beside it.
+#
+# The CPU defaults below are the recipe of the shipped weights/tiny (each component's MODEL_CARD.md has the
+# exact command it ran): short, because a session ends after 3 hours and its runs/ with it. To go on
+# training the shipped models instead of starting again, start every stage from them into new folders:
+#   INIT_FROM=weights/tiny RUNS=runs/tiny-2 OUT=weights/tiny-2 bash pipelines/tiny/train.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 AVGEN="${AVGEN:-.venv/bin/avgen}"  # a command, split on spaces: e.g. AVGEN="python3 -m avgen.cli" where no venv
@@ -18,18 +23,20 @@ MAX_MINUTES="${MAX_MINUTES:-600}"
 # the default is the CPU recipe. A finished stage keeps its weights whatever the profile says later.
 [ "${PROFILE:-cpu}" = gpu ] && source "$(dirname "$0")/gpu.env"
 WORKERS="${WORKERS:-0}"
-VAE_STEPS="${VAE_STEPS:-6000}" VAE_BATCH="${VAE_BATCH:-8}"
-AUDIO_VAE_STEPS="${AUDIO_VAE_STEPS:-10000}" AUDIO_VAE_BATCH="${AUDIO_VAE_BATCH:-4}"
-T2V_STEPS="${T2V_STEPS:-20000}" T2V_BATCH="${T2V_BATCH:-8}" LATENT_SHARDS="${LATENT_SHARDS:-128}"
-T2V_FULL_CLIPS_FROM="${T2V_FULL_CLIPS_FROM:-10000}"  # curriculum: 16-latent-frame windows (~2.7 s) before this step
-V2A_STEPS="${V2A_STEPS:-15000}" V2A_BATCH="${V2A_BATCH:-8}"
+INIT_FROM="${INIT_FROM:-}"  # a pipeline folder (e.g. weights/tiny): every stage starts from its components' weights
+VAE_STEPS="${VAE_STEPS:-600}" VAE_BATCH="${VAE_BATCH:-8}"
+AUDIO_VAE_STEPS="${AUDIO_VAE_STEPS:-1500}" AUDIO_VAE_BATCH="${AUDIO_VAE_BATCH:-4}"
+T2V_STEPS="${T2V_STEPS:-1500}" T2V_BATCH="${T2V_BATCH:-4}" T2V_LR="${T2V_LR:-6e-4}" LATENT_SHARDS="${LATENT_SHARDS:-12}"
+T2V_FULL_CLIPS_FROM="${T2V_FULL_CLIPS_FROM:-$T2V_STEPS}"  # curriculum: 16-latent-frame windows (~2.7 s) before this step
+V2A_STEPS="${V2A_STEPS:-1200}" V2A_BATCH="${V2A_BATCH:-4}" V2A_LR="${V2A_LR:-6e-4}"
 UPSAMPLER_STEPS="${UPSAMPLER_STEPS:-3000}" UPSAMPLER_BATCH="${UPSAMPLER_BATCH:-8}"
 EDIT_STEPS="${EDIT_STEPS:-8000}" EDIT_SHARDS="${EDIT_SHARDS:-64}"
 train() {  # train STAGE TASK [args...]: one resumable training run
   local stage=$1 task=$2; shift 2
   [ -d "$RUNS/$stage/final" ] && { echo "== $stage: done"; return 0; }
   echo "== $stage"
-  $AVGEN train "$task" --run-dir "$RUNS/$stage" --max-minutes "$MAX_MINUTES" --num-workers "$WORKERS" "$@"
+  $AVGEN train "$task" --run-dir "$RUNS/$stage" --max-minutes "$MAX_MINUTES" --num-workers "$WORKERS" \
+    ${INIT_FROM:+--init-from "$INIT_FROM"} "$@"
 }
 export_component() {  # export STAGE COMPONENT: half-precision weights into $OUT
   [ -f "$OUT/$2/config.json" ] || $AVGEN export "$RUNS/$1" "$2" "$OUT/$2"
@@ -40,20 +47,20 @@ export_component() {  # export STAGE COMPONENT: half-precision weights into $OUT
 mkdir -p "$OUT" && { [ -d "$OUT/tokenizer" ] || cp -r pipelines/tiny/tokenizer "$OUT/tokenizer"; }
 
 # 1. the autoencoders (16-frame crops / 1 s crops of world clips)
-train vae vae --max-steps "$VAE_STEPS" --batch-size "$VAE_BATCH" --learning-rate 1e-3
+train vae vae --max-steps "$VAE_STEPS" --batch-size "$VAE_BATCH" --learning-rate 1e-3 --warmup-steps 50 --eval-every 200
 export_component vae vae
-train audio-vae audio-vae --max-steps "$AUDIO_VAE_STEPS" --batch-size "$AUDIO_VAE_BATCH" --learning-rate 1e-3 --eval-every 1000
+train audio-vae audio-vae --max-steps "$AUDIO_VAE_STEPS" --batch-size "$AUDIO_VAE_BATCH" --learning-rate 1e-3 --warmup-steps 100 --eval-every 500
 export_component audio-vae audio_vae
 
 # 2. text to video on cached latents (4096 clips, both Movie Gen formats)
 $AVGEN cache-latents "$OUT/vae" "$RUNS/latents" --shards "$LATENT_SHARDS" --workers "$WORKERS"
-train t2v t2v --max-steps "$T2V_STEPS" --batch-size "$T2V_BATCH" --eval-every 1000 --option vae="$OUT/vae" \
+train t2v t2v --max-steps "$T2V_STEPS" --batch-size "$T2V_BATCH" --learning-rate "$T2V_LR" --warmup-steps 100 --eval-every 500 --option vae="$OUT/vae" \
   --option latent_cache="$RUNS/latents" --option crop_latent_frames=16 --option full_clips_from="$T2V_FULL_CLIPS_FROM"
 export_component t2v transformer
 export_component t2v text_encoder
 
 # 3. video to audio, on 5 s world clips (one window of the audio model) rendered on the fly
-train v2a v2a --max-steps "$V2A_STEPS" --batch-size "$V2A_BATCH" --option audio_vae="$OUT/audio_vae"
+train v2a v2a --max-steps "$V2A_STEPS" --batch-size "$V2A_BATCH" --learning-rate "$V2A_LR" --warmup-steps 100 --eval-every 500 --option audio_vae="$OUT/audio_vae"
 export_component v2a audio_transformer
 export_component v2a video_encoder
 export_component v2a audio_text_encoder

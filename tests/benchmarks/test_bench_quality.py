@@ -2,9 +2,7 @@
 every sub-benchmark reports every figure, a rerun resumes without regenerating, other settings are refused, and
 the SDEdit baseline runs exactly the tail of the schedule."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,19 +10,14 @@ import torch
 
 from avgen.flow_matching import linear_quadratic_sigmas
 from avgen.muxer import write_video
+from tests.benchmarks import load_script
 from tests.pipelines.test_video_edit import get_pipeline as edit_pipeline
 from tests.pipelines.tiny import avgen_pipeline
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_quality.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    """The script as a module (benchmarks/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("bench_quality", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_quality")
 
 
 @pytest.fixture(scope="module")

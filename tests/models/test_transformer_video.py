@@ -201,3 +201,20 @@ def test_tiny_presets_fit_together():
         latent_frames = clock.video_latent_frames(seconds * fps)
         assert latent_frames // patch_frames <= transformer_config["pos_embed_size"][0]
     assert transformer_config["pos_embed_size"][1:] == [latent_size // patch_height, latent_size // patch_width]
+
+
+def test_frame_offset_places_a_window_at_its_frame_positions():
+    """A training window cut from frame 2 of a clip gets the positions of frames 2.. (the curriculum trains
+    every frame position that way); an offset past the learned positions is refused."""
+    model = get_dummy_transformer(pos_embed_size=(6, 2, 2)).eval()
+    torch.nn.init.normal_(model.proj_out.weight)  # adaLN-zero: the output is zero at initialisation
+    x, text = torch.randn(1, 4, 2, 4, 4), torch.randn(1, 3, 12)
+    with torch.no_grad():
+        at_two = model(x, text, 0.5, 24, frame_offset=2).sample
+        at_zero = model(x, text, 0.5, 24).sample
+        model.pos_embed_frames.data[2:4] = model.pos_embed_frames.data[0:2]
+        moved = model(x, text, 0.5, 24, frame_offset=2).sample
+    assert not torch.allclose(at_two, at_zero)
+    torch.testing.assert_close(moved, at_zero)  # the offset only selects which frame positions are added
+    with pytest.raises(ValueError, match="from frame 5"):
+        model(x, text, 0.5, 24, frame_offset=5)

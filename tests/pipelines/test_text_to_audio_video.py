@@ -84,8 +84,10 @@ def test_upsampling_off_keeps_the_size_and_the_sound(pipe):
 def test_without_upsampler(tmp_path):
     pipe = avgen_pipeline(with_upsampler=False)
     with pytest.raises(ValueError, match="no upsampler; pass upsample=False"):
-        pipe(**get_dummy_inputs())
+        pipe(**get_dummy_inputs(upsample=True))
     assert pipe(**get_dummy_inputs(upsample=False)).frames.shape == (1, 12, 32, 32, 3)
+    unset = pipe(**{**get_dummy_inputs(), "upsample": None})  # the default: upsample when there is an upsampler
+    assert unset.frames.shape == (1, 12, 32, 32, 3) and unset.metadata[0]["upsampled"] is False
     pipe.save_pretrained(tmp_path)
     assert json.loads((tmp_path / "model_index.json").read_text())["upsampler"] == [None, None]
     assert AVGenPipeline.from_pretrained(tmp_path).upsampler is None

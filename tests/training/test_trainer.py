@@ -175,7 +175,29 @@ def test_export_writes_half_precision_weights_with_a_measured_scaling_factor(pre
     assert exported.config.scaling_factor == pytest.approx(1 / report["latent_std"], rel=1e-4)
     assert report["scaling_factor"] != 1.0
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert files == ["config.json", "diffusion_pytorch_model.safetensors"]
+    assert files == ["MODEL_CARD.md", "config.json", "diffusion_pytorch_model.safetensors"]
+    card = (tmp_path / "out" / "MODEL_CARD.md").read_text()
+    assert "steps: 1 of 1" in card and "## Reproduce" in card and "## Metrics" in card
+    assert f"avgen train audio-vae --run-dir {run_dir}" in card and "--option clip_seconds=0.2" in card
+    assert f"scaling_factor {report['scaling_factor']}" in card
+
+
+def test_a_new_run_starts_from_exported_weights_and_a_resumed_one_ignores_them(preset, tmp_path):
+    from avgen.training.export import export
+
+    options = {"clip_seconds": 0.2, "source_seconds": 1.0}
+    first = tmp_path / "first"
+    train(config(preset, first, "audio-vae", options=options, max_steps=1))
+    export(first, "audio_vae", tmp_path / "weights" / "audio_vae", dtype="fp32", calibration_clips=2)
+    exported = AudioAutoencoder.from_pretrained(tmp_path / "weights" / "audio_vae")
+
+    second = tmp_path / "second"  # zero steps: the weights it starts from are what it saves
+    train(config(preset, second, "audio-vae", options=options, max_steps=0, init_from=str(tmp_path / "weights")))
+    started = AudioAutoencoder.from_pretrained(second / "final" / "audio_vae")
+    for (name, a), b in zip(exported.state_dict().items(), started.state_dict().values()):
+        assert torch.equal(a, b), name
+    with pytest.raises(FileNotFoundError, match="holds none of the components"):
+        train(config(preset, tmp_path / "third", "audio-vae", options=options, max_steps=0, init_from=str(tmp_path)))
 
 
 def test_upsampler_task_learns_from_paired_resolutions(preset, tmp_path):
@@ -326,9 +348,12 @@ def test_t2v_curriculum_crops_short_windows_until_full_clips_from(preset):
     options = {"vae": str(preset / "trained_vae"), "crop_latent_frames": 3, "full_clips_from": 5}
     task = build_task(config(preset, "unused", "t2v", options=options))
     x1 = torch.arange(10.0).reshape(1, 1, 10, 1, 1).expand(2, 4, 10, 2, 2)  # (B, C, F', H', W'), frame index as value
-    cropped = task.crop(x1, step=4)
+    cropped, start = task.crop(x1, step=4)
     assert cropped.shape == (2, 4, 3, 2, 2)
     first = int(cropped[0, 0, 0, 0, 0])
+    assert start == first  # the window's place in the clip, so its frame positions are the clip's
     assert torch.equal(cropped[:, :, :, 0, 0], torch.tensor([first, first + 1, first + 2.0]).expand(2, 4, 3))  # one window
-    assert task.crop(x1, step=5) is x1  # the full-length phase
-    assert task.crop(x1[:, :, :3], step=0).shape[2] == 3  # clips no longer than the window are kept whole
+    whole, start = task.crop(x1, step=5)
+    assert whole is x1 and start == 0  # the full-length phase
+    assert task.crop(x1[:, :, :3], step=0)[0].shape[2] == 3  # clips no longer than the window are kept whole
+

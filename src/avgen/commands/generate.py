@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             guidance_scale=args.guidance,
             audio_guidance_scale=args.audio_guidance,
             generator=torch.Generator(device).manual_seed(args.seed),
-            upsample=not args.no_upsample,
+            upsample=False if args.no_upsample else None,  # None: when the pipeline has an upsampler
             generate_audio=not args.no_audio,
         )
     except ValueError as error:

@@ -206,10 +206,13 @@ class VideoTransformer(ModelMixin, ConfigMixin):
         fps: torch.Tensor | int,
         encoder_attention_mask: torch.Tensor | None = None,
         return_dict: bool = True,
+        frame_offset: int = 0,
     ) -> VideoTransformerOutput | tuple:
         """hidden_states (B, in_channels, F, H, W) noisy latents x_t; encoder_hidden_states (B, L, text_dim);
         timestep (B,) or scalar flow time t; fps (B,) or int; encoder_attention_mask (B, L), 1 = token,
-        0 = padding. Returns the velocity (B, out_channels, F, H, W)."""
+        0 = padding. frame_offset: the latent frame index of hidden_states' first frame in the whole clip
+        (a training window cut from a longer clip keeps its place, so every learned frame position trains).
+        Returns the velocity (B, out_channels, F, H, W)."""
         batch, _, frames, height, width = hidden_states.shape
         patch_frames, patch_height, patch_width = self.config.patch_size
         grid = (frames // patch_frames, height // patch_height, width // patch_width)  # tokens along f, h, w
@@ -218,13 +221,14 @@ class VideoTransformer(ModelMixin, ConfigMixin):
                 f"latent (F, H, W) = {(frames, height, width)} must be divisible by "
                 f"patch_size {tuple(self.config.patch_size)}"
             )
-        if any(n > limit for n, limit in zip(grid, self.config.pos_embed_size)):
-            raise ValueError(f"{grid} tokens (F, H, W) exceed pos_embed_size {tuple(self.config.pos_embed_size)}")
+        if any(n > limit for n, limit in zip((grid[0] + frame_offset, *grid[1:]), self.config.pos_embed_size)):
+            raise ValueError(f"{grid} tokens (F, H, W) from frame {frame_offset} exceed pos_embed_size "
+                             f"{tuple(self.config.pos_embed_size)}")
 
         # 1. Patchify: (B, C, F, H, W) -> (B, N, D), tokens ordered frame-major then row-major
         hidden_states = self.patch_embed(hidden_states).flatten(2).transpose(1, 2)  # (B, N, D)
         positions = (
-            self.pos_embed_frames[: grid[0], None, None]
+            self.pos_embed_frames[frame_offset : frame_offset + grid[0], None, None]
             + self.pos_embed_height[None, : grid[1], None]
             + self.pos_embed_width[None, None, : grid[2]]
         ).reshape(1, -1, self.config.dim)  # (1, N, D)

@@ -231,7 +231,7 @@ class AVGenPipeline(DiffusionPipeline):
         audio_guidance_scale: float = 3.0,
         num_videos_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
-        upsample: bool = True,
+        upsample: bool | None = None,
         generate_audio: bool = True,
         output_type: str = "np",
         return_dict: bool = True,
@@ -256,7 +256,8 @@ class AVGenPipeline(DiffusionPipeline):
             guidance_scale, audio_guidance_scale: classifier-free guidance of each model (<= 1: off).
             num_videos_per_prompt: clips per prompt.
             generator: a torch.Generator, or one per clip; it draws the video's noise, then the audio's.
-            upsample: 2x spatial upsampling of the frames (the pipeline must have an upsampler).
+            upsample: 2x spatial upsampling of the frames; True needs an upsampler; None (default): when the
+                pipeline has one.
             generate_audio: False returns silent clips (audio None) without running the audio models.
             output_type: "np" frames (B*n, F, H, W, 3) floats in [0, 1] and audio np (B*n, 1, S); "pt" frames
                 (B*n, F, 3, H, W) and audio tensors; "pil" B*n lists of F images and audio np.
@@ -272,6 +273,8 @@ class AVGenPipeline(DiffusionPipeline):
             callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
 
         # 1. Check the inputs of every stage before any of them runs
+        if upsample is None:
+            upsample = self.upsampler is not None
         num_frames, fps = self.check_inputs(
             prompt, negative_prompt, audio_prompt, audio_negative_prompt, height, width, num_frames, duration, fps,
             num_inference_steps, audio_num_inference_steps, num_videos_per_prompt, generator, upsample,

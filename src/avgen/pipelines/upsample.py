@@ -10,9 +10,10 @@ Stages, for B clips of F frames of H x W:
    (B, 3, w + 2m, 2H, 2W) -> the window's w frames, clamped to [-1, 1].
 3. frames (B, F, 3, 2H, 2W) in [0, 1] -> as `output_type` asks; a file's sound track is passed through.
 
-Precision: bf16 autocast on CPU and CUDA. Measured on this 2-core CPU for the tiny preset (64x64 frames,
-32-frame windows): 22-26 ms a frame against 57 ms in fp32; the output moves by at most 0.007 on [-1, 1],
-under one uint8 level (0.0078).
+Precision: bf16 autocast where it is fast (`avgen.precision.bf16_is_fast`: CUDA, CPUs with bf16 units).
+Measured on a 2-core CPU with AMX for the tiny preset (64x64 frames, 32-frame windows): 22-26 ms a frame
+against 57 ms in fp32; the output moves by at most 0.007 on [-1, 1], under one uint8 level (0.0078). On a
+CPU without bf16 units (AVX2 only) bf16 is emulated and ~40x slower, so fp32 is used there.
 """
 
 from __future__ import annotations
@@ -23,13 +24,12 @@ from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from .. import __version__
 from ..models.upsampler import SpatialUpsampler
 from ..outputs import AVGenOutput
+from ..precision import bf16_is_fast
 from .video_input import FRAME_OUTPUT_TYPES, describe_video, frames_to_tensor, load_video, postprocess_frames
 
 # Output frames per time window. A tiny-preset window reads 32 + 2 x 9 frames: at 64 -> 128 px that is about
 # 0.3 GB of activations in float32; the whole clip at once would grow with its length.
 DEFAULT_WINDOW = 32
-
-AUTOCAST_DEVICES = ("cpu", "cuda")  # where bf16 autocast is supported and faster for these convolutions
 
 
 class UpsamplePipeline(DiffusionPipeline):
@@ -86,7 +86,7 @@ class UpsamplePipeline(DiffusionPipeline):
 
         # 2. Windows with `margin` frames of context on each side (SpatialUpsampler.forward's exact tiling)
         upsampled = []
-        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type in AUTOCAST_DEVICES)
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16_is_fast(device))
         with self.progress_bar(total=-(-num_frames // window)) as progress_bar, autocast:
             for start in range(0, num_frames, window):
                 stop = min(start + window, num_frames)

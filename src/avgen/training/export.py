@@ -75,8 +75,64 @@ def latent_std(module, num_clips: int = 32) -> float:
     return torch.cat(values).std().item()
 
 
+def training_summary(run_dir: str | Path) -> dict:
+    """What a run's own files say about it: its TrainConfig, the last step logged, the seconds it took
+    (summed over logged steps, so the pauses between resumed pieces are not counted) and the last
+    evaluation's metrics."""
+    run_dir = Path(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    step, seconds, evaluation = 0, 0.0, {}
+    log = run_dir / "log.jsonl"
+    previous = 0
+    for line in log.read_text().splitlines() if log.is_file() else []:
+        record = json.loads(line)
+        if "eval" in record:
+            evaluation = {"step": record["step"], **record["eval"]}
+        elif "sec_per_step" in record:
+            seconds += record["sec_per_step"] * max(0, record["step"] - previous)
+            previous = step = record["step"]
+    return {"config": config, "steps": step, "train_seconds": round(seconds), "eval": evaluation}
+
+
+def model_card(run_dir: str | Path, name: str, destination: str | Path, report: dict) -> str:
+    """MODEL_CARD.md of an exported component: data, steps, the run's own evaluation, the command that
+    reproduces it. Judged figures (the world benchmark) are added under "## Metrics" by whoever measures them."""
+    summary = training_summary(run_dir)
+    config = summary["config"]
+    options = " ".join(f"--option {k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sorted(config["options"].items()))
+    init = f" --init-from {config['init_from']}" if config.get("init_from") else ""
+    command = (f"avgen train {config['task']} --run-dir {config['run_dir']} --max-steps {config['max_steps']} "
+               f"--batch-size {config['batch_size']} --learning-rate {config['learning_rate']} "
+               f"--warmup-steps {config['warmup_steps']} --seed {config['seed']} --mixed-precision {config['mixed_precision']}"
+               f"{init} {options}".rstrip() + f"\navgen export {config['run_dir']} {name} {destination}")
+    data = "the procedural world's training stream (avgen.world.dataset; never the held-out pairs)" if config["data"] == "world" else config["data"]
+    evaluation = "\n".join(f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in summary["eval"].items()) or "- (none logged)"
+    calibration = f"\n- scaling_factor {report['scaling_factor']} (latent std {report['latent_std']:.4g} on 32 held-aside clips)" if "scaling_factor" in report else ""
+    return f"""# {name} (preset {Path(config['preset']).name})
+
+Trained by `avgen train {config['task']}` on {data}.
+
+## Training
+- steps: {summary['steps']} of {config['max_steps']}, batch {config['batch_size']}, learning rate {config['learning_rate']} (warm-up {config['warmup_steps']}, cosine to {config['min_lr_ratio']}x)
+- training time: {summary['train_seconds']} s of logged steps; precision: {config['mixed_precision']}
+- initialised from: {config.get('init_from') or 'random (the preset config)'}
+- weights: {report['dtype']} safetensors{calibration}
+
+## Evaluation during training (the task's held-aside clips, last evaluation)
+{evaluation}
+
+## Metrics
+Judged figures (world benchmark) are in the pipeline's MODEL_CARD.md and `benchmarks/results/`.
+
+## Reproduce
+```bash
+{command}
+```
+"""
+
+
 def export(run_dir: str | Path, name: str, destination: str | Path, dtype: str = "fp16", calibration_clips: int = 32) -> dict:
-    """Write component `name` of the run to `destination` in `dtype`; returns what was done."""
+    """Write component `name` of the run to `destination` in `dtype`, with its MODEL_CARD.md; returns what was done."""
     module = load_trained(run_dir, name).eval()
     report = {"run_dir": str(run_dir), "component": name, "dtype": dtype}
     if "scaling_factor" in getattr(module, "config", {}):
@@ -84,6 +140,8 @@ def export(run_dir: str | Path, name: str, destination: str | Path, dtype: str =
         module.register_to_config(scaling_factor=round(1.0 / std, 6))
         report["latent_std"], report["scaling_factor"] = std, module.config.scaling_factor
     module.to(DTYPES[dtype]).save_pretrained(destination, safe_serialization=True)
+    if (Path(run_dir) / "config.json").is_file():
+        (Path(destination) / "MODEL_CARD.md").write_text(model_card(run_dir, name, destination, report))
     return report
 
 

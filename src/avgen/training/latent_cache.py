@@ -25,6 +25,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from avgen.clock import MOVIEGEN_DURATIONS
+from avgen.precision import bf16_is_fast
 
 
 def _render(spec) -> np.ndarray:
@@ -41,7 +42,7 @@ def _encode(vae, specs: list, batch_size: int, pool=None) -> torch.Tensor:
     for start in range(0, len(specs), batch_size):
         frames = np.stack(frames_all[start : start + batch_size])  # (b, F, H, W, 3)
         x = torch.from_numpy(frames).permute(0, 4, 1, 2, 3).to(vae.device).float() / 127.5 - 1  # (b, 3, F, H, W)
-        with torch.no_grad(), torch.autocast(vae.device.type, dtype=torch.bfloat16):
+        with torch.no_grad(), torch.autocast(vae.device.type, dtype=torch.bfloat16, enabled=bf16_is_fast(vae.device)):
             latents.append(vae.encode(x).latent_dist.mode().float().cpu())
     return torch.cat(latents)
 

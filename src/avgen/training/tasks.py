@@ -308,14 +308,15 @@ class TextToVideoTask(Task):
             batch["frames"] = torch.stack([item["frames"] for item in items]).permute(0, 2, 1, 3, 4)  # (B, 3, F, H, W) uint8
         return batch
 
-    def crop(self, x1: torch.Tensor, step: int) -> torch.Tensor:
-        """x1 (B, C, F', H', W') -> (B, C, crop_latent_frames, H', W'), one random window per batch, while
-        the curriculum's short-clip phase lasts; x1 itself afterwards."""
+    def crop(self, x1: torch.Tensor, step: int) -> tuple[torch.Tensor, int]:
+        """x1 (B, C, F', H', W') -> ((B, C, crop_latent_frames, H', W'), start): one random window per batch
+        and its first latent frame, while the curriculum's short-clip phase lasts; (x1, 0) afterwards. The
+        window keeps its frame positions (start..start+crop), so all of them train in the short phase."""
         frames = self.options["crop_latent_frames"]
         if frames <= 0 or x1.shape[2] <= frames or step >= self.options["full_clips_from"]:
-            return x1
+            return x1, 0
         start = int(np.random.randint(0, x1.shape[2] - frames + 1))
-        return x1[:, :, start : start + frames]
+        return x1[:, :, start : start + frames], start
 
     def latents(self, batch) -> torch.Tensor:
         """Scaled clean latents x1 (B, C, F', H', W')."""
@@ -326,21 +327,21 @@ class TextToVideoTask(Task):
                 latents = self.vae.encode(batch["frames"].float() / 127.5 - 1).latent_dist.mode().float()
         return latents * self.vae.config.scaling_factor
 
-    def flow_loss(self, modules, x1, texts, fps, t, noise) -> torch.Tensor:
+    def flow_loss(self, modules, x1, texts, fps, t, noise, frame_offset: int = 0) -> torch.Tensor:
         from avgen import flow_matching
         from avgen.models.text_encoder import encode_prompt
 
         text_states, text_mask = encode_prompt(self.tokenizer, modules["text_encoder"], texts, self.options["max_text_length"], x1.device)
         x_t = flow_matching.interpolate(noise, x1, t)
-        velocity = modules["transformer"](x_t, text_states, t, fps, text_mask).sample
+        velocity = modules["transformer"](x_t, text_states, t, fps, text_mask, frame_offset=frame_offset).sample
         return flow_matching.loss(velocity, noise, x1)  # (B,)
 
     def loss(self, modules, batch, step):
         from avgen import flow_matching
 
-        x1 = self.crop(self.latents(batch), step)
+        x1, start = self.crop(self.latents(batch), step)
         t = flow_matching.sample_flow_time(len(x1), self.options["logit_mean"], self.options["logit_std"], device=x1.device)
-        loss = self.flow_loss(modules, x1, batch["text"], batch["fps"], t, torch.randn_like(x1)).mean()
+        loss = self.flow_loss(modules, x1, batch["text"], batch["fps"], t, torch.randn_like(x1), start).mean()
         return loss, {}
 
     def evaluate(self, modules):

@@ -28,6 +28,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
+from avgen.precision import bf16_is_fast
 from avgen.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 
 
@@ -44,17 +45,22 @@ class TrainConfig:
     min_lr_ratio: float = 0.1  # cosine decay to this fraction of learning_rate at max_steps
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
-    mixed_precision: str = "bf16"  # "bf16" or "no"; bf16 autocast is 2-3x faster on these CPUs too
+    # "auto" (bf16 where avgen.precision measures it faster: CUDA, CPUs with bf16 units), "bf16" or "no"
+    mixed_precision: str = "auto"
     seed: int = 0
     num_workers: int = 0
     log_every: int = 10
     eval_every: int = 250
     checkpoint_every: int = 200
     max_minutes: float | None = None
+    # a folder of exported components (e.g. weights/tiny): a new run starts from their weights instead of
+    # random ones (modules without a folder there stay random); a run that has a checkpoint ignores it
+    init_from: str = ""
     options: dict = dataclasses.field(default_factory=dict)  # task-specific settings, see tasks.py
 
     # settings that may change when a run is resumed (schedules and stopping), the rest must not
-    RESUMABLE_CHANGES = ("run_dir", "max_steps", "max_minutes", "log_every", "eval_every", "checkpoint_every", "num_workers")
+    RESUMABLE_CHANGES = ("run_dir", "max_steps", "max_minutes", "log_every", "eval_every", "checkpoint_every", "num_workers",
+                         "init_from")
 
 
 def learning_rate_at(step: int, config: TrainConfig) -> float:
@@ -107,6 +113,24 @@ class TaskLoss(torch.nn.Module):
         return self.task.loss(self.models, batch, step)
 
 
+def load_exported_weights(folder: str | Path, modules: dict[str, torch.nn.Module]) -> list[str]:
+    """Copy the weights of exported components <folder>/<name>/ (any dtype) into the same-named modules,
+    in place; returns the names loaded. A shape mismatch is an error: the run's preset and the folder differ."""
+    from avgen.training.export import component_class
+
+    loaded = []
+    for name, module in modules.items():
+        path = Path(folder) / name
+        if not (path / "config.json").is_file():
+            continue
+        source = component_class(path).from_pretrained(path, torch_dtype=torch.float32)
+        module.load_state_dict(source.state_dict())
+        loaded.append(name)
+    if not loaded:
+        raise FileNotFoundError(f"init_from={folder} holds none of the components {sorted(modules)}")
+    return loaded
+
+
 def train(config: TrainConfig) -> Path:
     """Train (or resume) the run; returns the run directory."""
     from avgen.training.tasks import build_task  # the tasks import the models; keep this module light
@@ -114,7 +138,10 @@ def train(config: TrainConfig) -> Path:
     run_dir = Path(config.run_dir)
     task = build_task(config)  # validates the options before anything is written
     _check_resumable(run_dir, config)
-    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
+    precision = config.mixed_precision
+    if precision == "auto":
+        precision = "bf16" if bf16_is_fast("cuda" if torch.cuda.is_available() else "cpu") else "no"
+    accelerator = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
@@ -130,6 +157,9 @@ def train(config: TrainConfig) -> Path:
     if checkpoint is not None:
         step = load_checkpoint(checkpoint, modules, optimizer)  # optimizer state is moved to the parameters' device
         accelerator.print(f"resumed from {checkpoint} (step {step})")
+    elif config.init_from:
+        loaded = load_exported_weights(config.init_from, modules)
+        accelerator.print(f"initialised {loaded} from {config.init_from}")
     if step >= config.max_steps:
         accelerator.print(f"already at step {step} >= max_steps {config.max_steps}")
     # The data stream is seeded by (seed, step): a resumed run draws new clips instead of replaying the

@@ -1,0 +1,254 @@
+"""End-to-end speed of AVGenPipeline, split by stage, and how time and memory grow with duration.
+
+    .venv/bin/python benchmarks/bench_speed.py [--pipeline weights/tiny] [--repeats 3] [--steps 50]
+
+1. Formats (Movie Gen's two: 10 s at 24 fps, the default, and 16 s at 16 fps): the whole clip with sound at
+   the pipeline's defaults (50 steps each model, guidance on, 2x upsampler), written to an MP4. Each
+   stage is timed by hooks on the pipeline's modules (no change to the pipeline): text encoders, video
+   transformer (all its steps), video decode (TAE, tiled), upsampler, video features, audio transformer,
+   audio decode, mux (AVGenOutput.save); "other" is the rest (scheduler, guidance arithmetic, tensor
+   conversions). Seconds per generated second = seconds / clip duration (real time is 1.0). Each format is
+   timed with the weights in fp32 and in bf16 (`from_pretrained(..., torch_dtype=torch.bfloat16)`, what a
+   user picks for speed where the CPU has bf16 matrix units, ~4x its fp32 rate there; a CPU without them
+   (AVX2 only) emulates bf16 at ~1/40 of its fp32 rate, and the matmul peaks below show which it is).
+2. Scaling: the text-to-video stage alone at 2, 4, 8, 16 s (16 fps: its positions cover 16 s), and the
+   long-form paths at 2 ... 64 s on a given video (tiled decode is inside the first; the upsampler's time
+   windows and the audio model's multi-diffusion windows in the second): time and peak memory, which
+   should stay flat where the paths are windowed.
+
+Every measurement runs in a fresh subprocess, so its peak resident memory (ru_maxrss; on CUDA the peak
+allocated) is its own; repeats are interleaved across formats and the median is reported. The machine's
+matmul peak is measured in the same run, giving the video transformer's model FLOPs utilisation.
+Writes benchmarks/results/speed_<device>.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+PROMPT = "A red ball bounces to the right across a grassy field during a thunderstorm. Tracking shot. Calm piano music."
+FORMATS = ("10@24", "16@16")
+T2V_DURATIONS = (2, 4, 8, 16)  # at 16 fps: the tiny transformer's positions hold 64 latent frames = 16 s
+LONG_FORM_DURATIONS = (2, 4, 8, 16, 32, 64)
+STAGES = ("text encoders", "video transformer", "video decode", "upsampler", "video features", "audio transformer", "audio decode", "mux")
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+class StageTimer:
+    """Seconds per stage, from forward hooks on the pipeline's modules and wrappers of the decode methods."""
+
+    def __init__(self, pipe, device: torch.device):
+        self.device, self.seconds, self.calls, self._start = device, dict.fromkeys(STAGES, 0.0), dict.fromkeys(STAGES, 0), {}
+        modules = {"text_encoder": "text encoders", "audio_text_encoder": "text encoders", "transformer": "video transformer",
+                   "upsampler": "upsampler", "video_encoder": "video features", "audio_transformer": "audio transformer"}  # fmt: skip
+        for attribute, stage in modules.items():
+            module = getattr(pipe, attribute, None)
+            if module is not None:
+                module.register_forward_pre_hook(lambda *_, key=(attribute, stage): self.begin(key))
+                module.register_forward_hook(lambda *_, key=(attribute, stage): self.end(key))
+        self.transformer_flops = 0.0  # forward FLOPs of every video transformer call (attention included)
+        pipe.transformer.register_forward_pre_hook(self.count_flops, with_kwargs=True)
+        for attribute, stage in (("vae", "video decode"), ("audio_vae", "audio decode")):
+            module = getattr(pipe, attribute, None)
+            if module is not None:
+                module.decode = self.wrap(module.decode, stage)
+
+    def count_flops(self, module, args, kwargs) -> None:
+        from avgen.models.transformer_video import flops_per_token
+
+        batch, _, *grid = kwargs["hidden_states"].shape  # (B, C, F', H', W'): B = 2 clips per call under guidance
+        tokens = int(np.prod(grid)) // int(np.prod(module.config.patch_size))
+        text_tokens = kwargs["encoder_hidden_states"].shape[1]
+        self.transformer_flops += flops_per_token(module.config, tokens, text_tokens) * tokens * batch
+
+    def begin(self, key) -> None:
+        sync(self.device)
+        self._start[key] = time.perf_counter()
+
+    def end(self, key) -> None:
+        sync(self.device)
+        self.seconds[key[1]] += time.perf_counter() - self._start.pop(key)
+        self.calls[key[1]] += 1
+
+    def wrap(self, function, stage: str):
+        def timed(*args, **kwargs):
+            self.begin((function, stage))
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.end((function, stage))
+
+        return timed
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+
+
+def parse_format(text: str) -> tuple[float, int]:
+    seconds, fps = text.split("@")
+    return float(seconds), int(fps)
+
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def load(folder: Path, device: torch.device, dtype: str):
+    from avgen import AVGenPipeline
+
+    pipe = AVGenPipeline.from_pretrained(folder, torch_dtype=DTYPES[dtype]).to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def one_clip(args, device: torch.device) -> dict:
+    """Child: one whole clip with sound at the defaults, timed by stage."""
+    duration, fps = parse_format(args.one)
+    pipe = load(args.pipeline, device, args.dtype)
+    timer = StageTimer(pipe, device)
+    sync(device)
+    start = time.perf_counter()
+    output = pipe(PROMPT, duration=duration, fps=fps, num_inference_steps=args.steps, generator=torch.Generator().manual_seed(0))
+    sync(device)
+    generated = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        timer.begin(("save", "mux"))
+        output.save(Path(tmp) / "clip.mp4")
+        timer.end(("save", "mux"))
+    total = time.perf_counter() - start
+    stages = dict(timer.seconds)
+    stages["other"] = total - sum(stages.values())
+    return {"format": args.one, "dtype": args.dtype, "seconds": total, "generate_seconds": generated - start, "stages": stages,
+            "transformer_calls": timer.calls["video transformer"], "transformer_flops": timer.transformer_flops,
+            "peak_memory_mb": peak_memory_mb(device)}  # fmt: skip
+
+
+def one_scaling(args, device: torch.device) -> dict:
+    """Child: one stage at one duration (`--scale t2v:SECONDS` or `long-form:SECONDS`), time and peak memory."""
+    kind, seconds = args.scale.split(":")
+    seconds = float(seconds)
+    pipe = load(args.pipeline, device, args.dtype)
+    generator = torch.Generator().manual_seed(0)
+    sync(device)
+    start = time.perf_counter()
+    if kind == "t2v":
+        pipe.text_to_video(PROMPT, duration=seconds, fps=16, num_inference_steps=args.steps, generator=generator)
+    else:  # the windowed paths on a given 64 px video at 24 fps: upsampler windows, then the audio's multi-diffusion
+        frames = torch.rand(1, round(seconds * 24), 3, 64, 64, generator=generator)  # (B, F, 3, H, W) in [0, 1]
+        pipe.upsample(frames, fps=24, output_type="pt")
+        pipe.video_to_audio(frames, fps=24, prompt="rain and calm piano music", num_inference_steps=args.steps, generator=generator)
+    sync(device)
+    return {"kind": kind, "duration": seconds, "seconds": time.perf_counter() - start, "peak_memory_mb": peak_memory_mb(device)}
+
+
+def child(args, flag: str, value: str) -> dict:
+    command = [sys.executable, __file__, flag, value, "--pipeline", str(args.pipeline), "--steps", str(args.steps), "--device", args.device,
+               "--dtype", args.dtype]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def markdown(report: dict) -> str:
+    meta = report["meta"]
+    lines = [f"Device: {meta['device']}, {meta['threads']} threads, torch {meta['torch']}; {meta['steps']} steps per model; "
+             f"median of {meta['repeats']} runs. Matmul peak: fp32 {meta['matmul_peak_gflops']['fp32']:.0f}, "
+             f"bf16 {meta['matmul_peak_gflops']['bf16']:.0f} GFLOP/s.", "",
+             "| format | weights | seconds | s per generated s | " + " | ".join(STAGES) + " | other | peak memory MB | transformer MFU (fp32 peak) |",
+             "|---" * (len(STAGES) + 7) + "|"]  # fmt: skip
+    for row in report["formats"]:
+        stages = " | ".join(f"{row['stages'][stage]:.1f}" for stage in STAGES)
+        lines.append(f"| {row['format']} | {row['dtype']} | {row['seconds']:.1f} | {row['seconds_per_generated_second']:.2f} | {stages} | "
+                     f"{row['stages']['other']:.1f} | {row['peak_memory_mb']:.0f} | {100 * row['transformer_mfu_fp32']:.1f} % |")  # fmt: skip
+    for kind, title in (("t2v", "text-to-video alone, 16 fps"), ("long-form", "upsampler + audio on a given 24 fps video")):
+        rows = [row for row in report["scaling"] if row["kind"] == kind]
+        if rows:
+            lines += ["", f"Scaling, {title}, {meta['scaling_dtype']} weights:", "", "| seconds of video | seconds taken | s per generated s | peak memory MB |", "|---|---|---|---|"]
+            lines += [f"| {r['duration']:g} | {r['seconds']:.1f} | {r['seconds'] / r['duration']:.2f} | {r['peak_memory_mb']:.0f} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pipeline", type=Path, default=ROOT / "weights" / "tiny", help="AVGenPipeline folder")
+    parser.add_argument("--formats", nargs="+", default=list(FORMATS), help="SECONDS@FPS clips timed end to end")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dtypes", nargs="+", choices=list(DTYPES), default=list(DTYPES),
+                        help="weights' dtype (from_pretrained torch_dtype); each format is timed in each; scaling uses the first")
+    parser.add_argument("--dtype", default="fp32", choices=list(DTYPES), help=argparse.SUPPRESS)  # child process
+    parser.add_argument("--steps", type=int, default=50, help="sampling steps of each model (the pipeline's default)")
+    parser.add_argument("--t2v-durations", nargs="*", type=float, default=list(T2V_DURATIONS), help="scaling: text-to-video seconds (16 fps)")
+    parser.add_argument("--long-form-durations", nargs="*", type=float, default=list(LONG_FORM_DURATIONS), help="scaling: upsampler + audio seconds (24 fps)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--peak-size", type=int, default=2048, help="matrix size of the matmul peak measurement")
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # child process: one clip
+    parser.add_argument("--scale", help=argparse.SUPPRESS)  # child process: one scaling point
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    if args.one or args.scale:
+        print(json.dumps(one_clip(args, device) if args.one else one_scaling(args, device)))
+        return 0
+    if not (args.pipeline / "model_index.json").is_file():
+        parser.error(f"--pipeline {str(args.pipeline)!r} holds no AVGenPipeline (no model_index.json)")
+    for text in args.formats:
+        parse_format(text)
+
+    from bench_transformers import matmul_peak
+
+    peaks = {name: matmul_peak(device, dtype, size=args.peak_size) for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    runs = {(text, dtype): [] for text in args.formats for dtype in args.dtypes}
+    for repeat in range(args.repeats):  # interleaved: background load hits every format alike
+        for text, dtype in runs:
+            args.dtype = dtype
+            runs[text, dtype].append(child(args, "--one", text))
+            print(f"run {repeat + 1}/{args.repeats} {text} {dtype}: {runs[text, dtype][-1]['seconds']:.1f} s", flush=True)
+    formats = []
+    for (text, _), rows in runs.items():
+        duration, _ = parse_format(text)
+        median = sorted(rows, key=lambda row: row["seconds"])[len(rows) // 2]
+        seconds = median["stages"]["video transformer"]
+        formats.append(median | {"seconds_per_generated_second": median["seconds"] / duration,
+                                 "all_seconds": [row["seconds"] for row in rows],
+                                 "transformer_mfu_fp32": median["transformer_flops"] / seconds / peaks["fp32"]})  # fmt: skip
+    scaling, args.dtype = [], args.dtypes[0]
+    for kind, durations in (("t2v", args.t2v_durations), ("long-form", args.long_form_durations)):
+        for seconds in durations:
+            scaling.append(child(args, "--scale", f"{kind}:{seconds:g}"))
+            print(f"{kind} {seconds:g} s: {scaling[-1]['seconds']:.1f} s, {scaling[-1]['peak_memory_mb']:.0f} MB", flush=True)
+    device_name = torch.cuda.get_device_name() if device.type == "cuda" else (platform.processor() or platform.machine())
+    meta = {"device": device_name, "threads": torch.get_num_threads(), "torch": torch.__version__, "steps": args.steps,
+            "repeats": args.repeats, "pipeline": str(args.pipeline), "prompt": PROMPT, "scaling_dtype": args.dtypes[0],
+            "matmul_peak_gflops": {key: value / 1e9 for key, value in peaks.items()}}  # fmt: skip
+    report = {"meta": meta, "formats": formats, "scaling": scaling}
+    args.results.mkdir(parents=True, exist_ok=True)
+    out = args.results / f"speed_{device.type}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(report))
+    print(markdown(report))
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""benchmarks/bench_speed.py end to end on a tiny random pipeline: every stage is timed (the stages and
+"other" add up to the total), scaling rows come from their own processes, and the tables are written."""
+
+import json
+
+import pytest
+
+from tests.benchmarks import load_script
+from tests.pipelines.tiny import avgen_pipeline
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_script("bench_speed")
+
+
+def test_speed_report_splits_every_stage_and_scales(bench, tmp_path):
+    avgen_pipeline().save_pretrained(tmp_path / "avgen")
+    argv = ["--pipeline", str(tmp_path / "avgen"), "--results", str(tmp_path / "results"), "--formats", "0.5@24",
+            "--repeats", "1", "--steps", "2", "--dtypes", "fp32", "bf16", "--t2v-durations", "0.5", "--long-form-durations", "0.5", "1", "--device", "cpu",
+            "--peak-size", "256"]  # fmt: skip
+    assert bench.main(argv) == 0
+    report = json.loads((tmp_path / "results" / "speed_cpu.json").read_text())
+    row, row_bf16 = report["formats"]
+    assert (row["dtype"], row_bf16["dtype"]) == ("fp32", "bf16")
+    stages = row["stages"]
+    assert set(stages) == set(bench.STAGES) | {"other"}
+    for stage in bench.STAGES:  # every stage ran and was timed
+        assert stages[stage] > 0, stage
+    assert sum(stages.values()) == pytest.approx(row["seconds"])
+    assert row["transformer_calls"] == 2 and row["transformer_flops"] > 0 and 0 < row["transformer_mfu_fp32"]
+    assert row["seconds_per_generated_second"] == pytest.approx(row["seconds"] / 0.5)
+    assert [(r["kind"], r["duration"]) for r in report["scaling"]] == [("t2v", 0.5), ("long-form", 0.5), ("long-form", 1.0)]
+    assert all(r["peak_memory_mb"] > 0 for r in report["scaling"])
+    assert "| 0.5@24 | bf16 |" in (tmp_path / "results" / "speed_cpu.md").read_text()
+
+
+def test_speed_refuses_a_folder_without_a_pipeline(bench, tmp_path):
+    with pytest.raises(SystemExit):
+        bench.main(["--pipeline", str(tmp_path), "--results", str(tmp_path / "results")])
