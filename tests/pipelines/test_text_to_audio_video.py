@@ -238,3 +238,13 @@ def test_from_pretrained_without_a_path_loads_the_default_weights(pipe, tmp_path
     pipe.save_pretrained(tmp_path / "tiny")
     loaded = AVGenPipeline.from_pretrained()
     assert torch.equal(loaded.transformer.proj_out.weight, pipe.transformer.proj_out.weight)
+
+
+def test_half_precision_folders_load_in_float32_unless_a_dtype_is_asked(tmp_path):
+    """The shipped weights are fp16; diffusers' models and transformers' text encoders alike come up in
+    float32 (CPUs emulate fp16, T5 overflows in it), and an explicit dtype is still honoured."""
+    avgen_pipeline().to(torch.float16).save_pretrained(tmp_path)
+    loaded = AVGenPipeline.from_pretrained(tmp_path)
+    dtypes = {name: module.dtype for name, module in loaded.components.items() if isinstance(module, torch.nn.Module)}
+    assert set(dtypes.values()) == {torch.float32}, dtypes
+    assert AVGenPipeline.from_pretrained(tmp_path, dtype=torch.bfloat16).text_encoder.dtype == torch.bfloat16

@@ -42,6 +42,7 @@ from ..models.transformer_video import VideoTransformer
 from ..models.upsampler import SpatialUpsampler
 from ..models.video_features import VideoFeatureEncoder
 from ..outputs import AVGenOutput
+from .loading import Float32ByDefault
 from .text_to_video import TextToVideoPipeline
 from .upsample import UpsamplePipeline
 from .video_input import FRAME_OUTPUT_TYPES, postprocess_frames
@@ -81,7 +82,7 @@ def _audio_texts(prompt, audio_prompt, audio_negative_prompt, repeats: int) -> t
     return per_video(prompt if audio_prompt is None else audio_prompt), per_video(audio_negative_prompt)
 
 
-class AVGenPipeline(DiffusionPipeline):
+class AVGenPipeline(Float32ByDefault, DiffusionPipeline):
     """Text -> video with synchronized sound (ambience, effects, music), optionally upsampled 2x.
 
     Components: tokenizer (shared by both text encoders), text_encoder, vae (TemporalAutoencoder),

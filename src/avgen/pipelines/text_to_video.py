@@ -33,6 +33,7 @@ from avgen.models.autoencoder_video import TemporalAutoencoder
 from avgen.models.text_encoder import DEFAULT_MAX_LENGTH, encode_prompt
 from avgen.models.transformer_video import VideoTransformer
 from avgen.outputs import AVGenOutput
+from avgen.pipelines.loading import Float32ByDefault
 from avgen.pipelines.sampling_state import SamplingState
 
 OUTPUT_TYPES = ("np", "pt", "pil", "latent")
@@ -53,7 +54,7 @@ def _pad_length(embeds: torch.Tensor, mask: torch.Tensor, length: int) -> tuple[
     return F.pad(embeds, (0, 0, 0, pad)), F.pad(mask, (0, pad))
 
 
-class TextToVideoPipeline(SamplingState, DiffusionPipeline):
+class TextToVideoPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
     """Text -> video with the temporal autoencoder and the flow-matching video transformer.
 
     Args:

@@ -25,6 +25,7 @@ from .. import __version__
 from ..models.upsampler import SpatialUpsampler
 from ..outputs import AVGenOutput
 from ..precision import bf16_is_fast
+from .loading import Float32ByDefault
 from .video_input import FRAME_OUTPUT_TYPES, describe_video, frames_to_tensor, load_video, postprocess_frames
 
 # Output frames per time window. A tiny-preset window reads 32 + 2 x 9 frames: at 64 -> 128 px that is about
@@ -32,7 +33,7 @@ from .video_input import FRAME_OUTPUT_TYPES, describe_video, frames_to_tensor, l
 DEFAULT_WINDOW = 32
 
 
-class UpsamplePipeline(DiffusionPipeline):
+class UpsamplePipeline(Float32ByDefault, DiffusionPipeline):
     """Any video -> the same video at twice the width and height (SpatialUpsampler), sound kept.
 
     Components: upsampler (SpatialUpsampler).

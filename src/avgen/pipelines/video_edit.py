@@ -50,6 +50,7 @@ from avgen.models.transformer_video import VideoTransformer
 from avgen.models.video_features import VideoFeatureEncoder
 from avgen.outputs import AVGenOutput
 
+from .loading import Float32ByDefault
 from .text_to_video import TextToVideoPipeline
 from .video_input import describe_video, frames_to_tensor, load_video, postprocess_frames
 from .video_to_audio import VIDEO_CHUNK_FRAMES, VideoToAudioPipeline
@@ -86,7 +87,7 @@ def centre_crop_box(height: int, width: int, target_height: int, target_width: i
     return (height - crop_height) // 2, (width - crop_width) // 2, crop_height, crop_width
 
 
-class VideoEditPipeline(SamplingState, DiffusionPipeline):
+class VideoEditPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
     """Edits a video from a text instruction ("change the background to a busy intersection", "add rain").
 
     Components: tokenizer (shared with the audio text encoder), text_encoder, vae (TemporalAutoencoder),

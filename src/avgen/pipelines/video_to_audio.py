@@ -42,6 +42,7 @@ from ..models.text_encoder import encode_prompt as encode_text
 from ..models.transformer_audio import AudioTransformer
 from ..models.video_features import VideoFeatureEncoder
 from ..outputs import AVGenOutput
+from .loading import Float32ByDefault
 from .video_input import describe_video, frames_to_tensor, load_video
 from avgen.pipelines.sampling_state import SamplingState
 
@@ -55,7 +56,7 @@ def seconds_to_steps(seconds: float, latent_rate: Fraction) -> int:
     return int(Fraction(seconds).limit_denominator(10_000) * latent_rate)
 
 
-class VideoToAudioPipeline(SamplingState, DiffusionPipeline):
+class VideoToAudioPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
     """Adds synchronized sound (ambience, effects, music; no speech) to any video; text steers it.
 
     Components: tokenizer + text_encoder (any transformers encoder; the shipped one a small T5 over a BPE of world captions),

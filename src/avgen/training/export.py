@@ -101,11 +101,17 @@ def model_card(run_dir: str | Path, name: str, destination: str | Path, report: 
     config = summary["config"]
     options = " ".join(f"--option {k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sorted(config["options"].items()))
     init = f" --init-from {config['init_from']}" if config.get("init_from") else ""
-    command = (f"avgen train {config['task']} --run-dir {config['run_dir']} --max-steps {config['max_steps']} "
+    data = "the procedural world's training stream (avgen.world.dataset; never the held-out pairs)" if config["data"] == "world" else config["data"]
+    cache = config["options"].get("latent_cache")
+    command = ""
+    if cache:  # t2v: world clips encoded once by the autoencoder
+        shards = len(list(Path(cache).glob("shard-*.safetensors"))) or "N"
+        data = f"world clips (both Movie Gen formats) encoded by the autoencoder into a latent cache of {shards} shards of 32 clips"
+        command = f"avgen cache-latents {config['options'].get('vae', 'VAE')} {cache} --shards {shards}\n"
+    command += (f"avgen train {config['task']} --run-dir {config['run_dir']} --max-steps {config['max_steps']} "
                f"--batch-size {config['batch_size']} --learning-rate {config['learning_rate']} "
                f"--warmup-steps {config['warmup_steps']} --seed {config['seed']} --mixed-precision {config['mixed_precision']}"
                f"{init} {options}".rstrip() + f"\navgen export {config['run_dir']} {name} {destination}")
-    data = "the procedural world's training stream (avgen.world.dataset; never the held-out pairs)" if config["data"] == "world" else config["data"]
     evaluation = "\n".join(f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in summary["eval"].items()) or "- (none logged)"
     calibration = f"\n- scaling_factor {report['scaling_factor']} (latent std {report['latent_std']:.4g} on 32 held-aside clips)" if "scaling_factor" in report else ""
     return f"""# {name} (preset {Path(config['preset']).name})
