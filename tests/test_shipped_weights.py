@@ -14,8 +14,8 @@ from avgen.muxer import read_video
 from avgen.pipelines import AVGenPipeline
 from avgen.pipelines.text_to_audio_video import DEFAULT_WEIGHTS
 
-# the spatial upsampler is optional: it is not trained yet (README, Status), and the pipeline then keeps the
-# video model's 64 px; once shipped, its folder must pass the same checks and the clip is 128 px
+# the spatial upsampler is an optional component: a pipeline without one keeps the video model's 64 px; the
+# shipped one has it, so its folder must pass the same checks and the clip is 128 px
 COMPONENTS = ("text_encoder", "transformer", "vae", "video_encoder", "audio_text_encoder", "audio_transformer", "audio_vae")
 PROMPT = "A red ball bounces across a grassy field during a thunderstorm. Tracking shot."
 
