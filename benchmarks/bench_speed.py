@@ -8,7 +8,7 @@
    transformer (all its steps), video decode (TAE, tiled), upsampler, video features, audio transformer,
    audio decode, mux (AVGenOutput.save); "other" is the rest (scheduler, guidance arithmetic, tensor
    conversions). Seconds per generated second = seconds / clip duration (real time is 1.0). Each format is
-   timed with the weights in fp32 and in bf16 (`from_pretrained(..., torch_dtype=torch.bfloat16)`, what a
+   timed with the weights in fp32 and in bf16 (`from_pretrained(..., dtype=torch.bfloat16)`, what a
    user picks for speed where the CPU has bf16 matrix units, ~4x its fp32 rate there; a CPU without them
    (AVX2 only) emulates bf16 at ~1/40 of its fp32 rate, and the matmul peaks below show which it is).
 2. Scaling: the text-to-video stage alone at 2, 4, 8, 16 s (16 fps: its positions cover 16 s), and the
@@ -39,16 +39,12 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_transformers import matmul_peak, sync  # noqa: E402  (benchmarks/ is not a package)
 PROMPT = "A red ball bounces to the right across a grassy field during a thunderstorm. Tracking shot. Calm piano music."
 FORMATS = ("10@24", "16@16")
 T2V_DURATIONS = (2, 4, 8, 16)  # at 16 fps: the tiny transformer's positions hold 64 latent frames = 16 s
 LONG_FORM_DURATIONS = (2, 4, 8, 16, 32, 64)
 STAGES = ("text encoders", "video transformer", "video decode", "upsampler", "video features", "audio transformer", "audio decode", "mux")
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 class StageTimer:
@@ -115,7 +111,7 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 def load(folder: Path, device: torch.device, dtype: str):
     from avgen import AVGenPipeline
 
-    pipe = AVGenPipeline.from_pretrained(folder, torch_dtype=DTYPES[dtype]).to(device)
+    pipe = AVGenPipeline.from_pretrained(folder, dtype=DTYPES[dtype]).to(device)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -195,7 +191,7 @@ def main(argv=None) -> int:
     parser.add_argument("--formats", nargs="+", default=list(FORMATS), help="SECONDS@FPS clips timed end to end")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dtypes", nargs="+", choices=list(DTYPES), default=list(DTYPES),
-                        help="weights' dtype (from_pretrained torch_dtype); each format is timed in each; scaling uses the first")
+                        help="weights' dtype (from_pretrained dtype); each format is timed in each; scaling uses the first")
     parser.add_argument("--dtype", default="fp32", choices=list(DTYPES), help=argparse.SUPPRESS)  # child process
     parser.add_argument("--steps", type=int, default=50, help="sampling steps of each model (the pipeline's default)")
     parser.add_argument("--t2v-durations", nargs="*", type=float, default=list(T2V_DURATIONS), help="scaling: text-to-video seconds (16 fps)")
@@ -214,8 +210,6 @@ def main(argv=None) -> int:
         parser.error(f"--pipeline {str(args.pipeline)!r} holds no AVGenPipeline (no model_index.json)")
     for text in args.formats:
         parse_format(text)
-
-    from bench_transformers import matmul_peak
 
     peaks = {name: matmul_peak(device, dtype, size=args.peak_size) for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
     runs = {(text, dtype): [] for text in args.formats for dtype in args.dtypes}

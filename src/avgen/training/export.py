@@ -83,14 +83,13 @@ def training_summary(run_dir: str | Path) -> dict:
     config = json.loads((run_dir / "config.json").read_text())
     step, seconds, evaluation = 0, 0.0, {}
     log = run_dir / "log.jsonl"
-    previous = 0
     for line in log.read_text().splitlines() if log.is_file() else []:
         record = json.loads(line)
         if "eval" in record:
             evaluation = {"step": record["step"], **record["eval"]}
-        elif "sec_per_step" in record:
-            seconds += record["sec_per_step"] * max(0, record["step"] - previous)
-            previous = step = record["step"]
+        elif "sec_per_step" in record:  # the mean over the steps since the previous record
+            seconds += record["sec_per_step"] * max(0, record["step"] - step)
+            step = record["step"]
     return {"config": config, "steps": step, "train_seconds": round(seconds), "eval": evaluation}
 
 
