@@ -4,6 +4,12 @@ split, in the benchmark's order.
 
     .venv/bin/python benchmarks/bench_quality.py --only t2v ...      # makes outputs/quality/t2v/<format>/
     .venv/bin/python examples/make_gallery.py outputs/quality/t2v/10s@24fps [--per-split 3]
+
+The upsampler's still (examples/gallery/upsampler.png): one frame of a judged `--only upsample` clip, as the
+64 px input, bicubic, the learned upsampler and the renderer's own 128 px frame, side by side.
+
+    .venv/bin/python benchmarks/bench_quality.py --only upsample --n 8 --durations 10@24
+    .venv/bin/python examples/make_gallery.py --upsample outputs/quality/upsample/10s@24fps
 """
 
 import argparse
@@ -25,16 +31,41 @@ def strip(path: Path, stills: int = 5) -> Image.Image:
     return Image.fromarray(np.concatenate([frames[i] for i in picks], axis=1))
 
 
+def upsampler_still(folder: Path, out: Path, clip: int = 0, frame: int = 120) -> str:
+    """Input (nearest, to show its pixels), bicubic, our upsampler, the 2x render: (2W, 4 * 2W, 3) -> PNG.
+    Returns the Markdown block (image and the clip's judged PSNRs)."""
+    row = json.loads((folder / "metadata.jsonl").read_text().splitlines()[clip])  # the benchmark's input and reference files
+    record = next(r for r in json.loads((folder / "report.json").read_text())["clips"] if r["file_name"] == row["file_name"])
+    low, ours, reference = (read_video(folder / row[key]).frames[frame] for key in ("input_file", "file_name", "reference_file"))
+    size = reference.shape[1], reference.shape[0]  # PIL sizes are (W, H)
+    panels = [Image.fromarray(low).resize(size, Image.NEAREST), Image.fromarray(low).resize(size, Image.BICUBIC),
+              Image.fromarray(ours), Image.fromarray(reference)]
+    still = Image.fromarray(np.concatenate([np.asarray(p) for p in panels], axis=1))
+    still.resize((2 * still.width, 2 * still.height), Image.NEAREST).save(out / "upsampler.png")  # 2x: pixels visible
+    figures = record["upsampling"]
+    return (f"![upsampler](upsampler.png)\n\nFrame {frame} of `{folder.as_posix()}/{record['file_name']}`, left to right: the "
+            f"{low.shape[1]} px input (pixels shown as they are), bicubic, the learned upsampler, the renderer at "
+            f"{reference.shape[1]} px. Over the whole clip: PSNR {figures['psnr']:.1f} dB (bicubic "
+            f"{figures['bicubic_psnr']:.1f} dB), SSIM {figures['ssim']:.3f} (bicubic {figures['bicubic_ssim']:.3f}).\n")
+
+
 def hits(adherence: dict) -> str:
     return ", ".join(f"{name} {'yes' if hit else 'no'}" for name, hit in adherence["hits"].items())
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("folder", type=Path, help="a judged bench_quality folder (report.json beside the MP4s)")
+    parser.add_argument("folder", type=Path, nargs="?", help="a judged bench_quality folder (report.json beside the MP4s)")
+    parser.add_argument("--upsample", type=Path, help="a judged `--only upsample` folder: write upsampler.png")
     parser.add_argument("--per-split", type=int, default=3)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
+    if args.upsample:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "upsampler.md").write_text("# The spatial upsampler\n\n" + upsampler_still(args.upsample, args.out))
+        print(f"wrote {args.out / 'upsampler.png'}")
+    if args.folder is None:
+        return 0
     report = json.loads((args.folder / "report.json").read_text())
     args.out.mkdir(parents=True, exist_ok=True)
     lines = ["# Prompt gallery", "",

@@ -75,3 +75,27 @@ def test_shipped_foley_stage_adds_sound_to_any_video(pipe):
     frames = torch.rand(1, 8, 3, 64, 64)  # (B, F, 3, H, W): any video, here 1 s of noise at 8 fps
     audio = foley(frames, fps=8, prompt="calm piano music", num_inference_steps=4, generator=torch.Generator().manual_seed(0)).audio
     assert audio.shape[-1] == 16000 and np.isfinite(audio).all() and np.abs(audio).max() <= 1.0
+
+
+def test_shipped_edit_model_keeps_what_its_instruction_does_not_change():
+    """weights/tiny-edit (VideoEditPipeline): subject-colour edits of two world clips with different backgrounds each stay
+    closer to their own source than to the other one (the model edits its source; it does not draw a new scene).
+    4 s at 16 fps = 16 latent frames, the window it trained on; on 1 s clips it does not keep its source yet."""
+    from avgen.pipelines import VideoEditPipeline
+    from avgen.world import render_clip
+    from avgen.world.edits import sample_edit_pair
+
+    folder = DEFAULT_WEIGHTS.parent / "tiny-edit"
+    assert (folder / "MODEL_CARD.md").is_file() and not list(folder.rglob("*.bin"))
+    edit = VideoEditPipeline.from_pretrained(folder)
+    edit.set_progress_bar_config(disable=True)
+    pairs = [sample_edit_pair(np.random.default_rng(seed), "color", resolution=64, fps=16, duration=4.0) for seed in range(8)]
+    first = pairs[0]
+    second = next(pair for pair in pairs if pair.source.background != first.source.background)
+    sources = [render_clip(pair.source).frames for pair in (first, second)]  # (F, H, W, 3) uint8
+    edited = [edit(source, prompt=pair.instruction, fps=16, num_inference_steps=10, generator=torch.Generator().manual_seed(0)).frames[0]
+              for source, pair in zip(sources, (first, second))]  # fmt: skip
+    assert edited[0].shape == (64, 64, 64, 3)
+    distance = lambda a, b: float(np.abs(a - b / 255.0).mean())  # noqa: E731  (edits in [0, 1], sources uint8)
+    for own, other in ((0, 1), (1, 0)):
+        assert distance(edited[own], sources[own]) < 0.8 * distance(edited[own], sources[other]), (own, first.source.background, second.source.background)

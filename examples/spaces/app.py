@@ -159,7 +159,7 @@ def model_problem() -> str | None:
 
 def edit_problem() -> str | None:
     if not (EDIT_MODEL / "model_index.json").is_file():
-        why = " (the shipped edit model is not trained yet)" if EDIT_MODEL == DEFAULT_EDIT_MODEL else ""
+        why = " (the shipped edit model weights/tiny-edit is missing from this checkout)" if EDIT_MODEL == DEFAULT_EDIT_MODEL else ""
         return (
             f"The edit weights are not available: there is no pipeline in {str(EDIT_MODEL)!r}{why}. "
             "Set AVGEN_EDIT_MODEL to a folder written by VideoEditPipeline.save_pretrained."

@@ -30,7 +30,7 @@ T2V_STEPS="${T2V_STEPS:-1500}" T2V_BATCH="${T2V_BATCH:-4}" T2V_LR="${T2V_LR:-6e-
 T2V_FULL_CLIPS_FROM="${T2V_FULL_CLIPS_FROM:-$T2V_STEPS}"  # curriculum: 16-latent-frame windows (~2.7 s) before this step
 V2A_STEPS="${V2A_STEPS:-1200}" V2A_BATCH="${V2A_BATCH:-4}" V2A_LR="${V2A_LR:-6e-4}"
 UPSAMPLER_STEPS="${UPSAMPLER_STEPS:-3000}" UPSAMPLER_BATCH="${UPSAMPLER_BATCH:-8}"
-EDIT_STEPS="${EDIT_STEPS:-8000}" EDIT_SHARDS="${EDIT_SHARDS:-64}"
+EDIT_STEPS="${EDIT_STEPS:-5000}" EDIT_SHARDS="${EDIT_SHARDS:-16}" EDIT_LR="${EDIT_LR:-3e-4}"
 train() {  # train STAGE TASK [args...]: one resumable training run
   local stage=$1 task=$2; shift 2
   [ -d "$RUNS/$stage/final" ] && { echo "== $stage: done"; return 0; }
@@ -74,8 +74,12 @@ export_component upsampler upsampler
 
 # 6. instruction editing (Movie Gen Edit), initialised from the text-to-video model, text-to-video mixed in
 $AVGEN cache-latents "$OUT/vae" "$RUNS/edit-latents" --edits --shards "$EDIT_SHARDS" --workers "$WORKERS"
-train edit edit --max-steps "$EDIT_STEPS" --batch-size "$T2V_BATCH" --option vae="$OUT/vae" --option init="$OUT" \
-  --option edit_cache="$RUNS/edit-latents" --option latent_cache="$RUNS/latents"
+# 16-latent-frame windows of each pair (target and source alike), as in the t2v curriculum. The edit model starts
+# from $OUT's text-to-video model through its option init (which doubles the input channels), never --init-from.
+INIT_FROM=""
+train edit edit --max-steps "$EDIT_STEPS" --batch-size "$T2V_BATCH" --learning-rate "$EDIT_LR" --warmup-steps 100 \
+  --eval-every 1000 --option vae="$OUT/vae" --option init="$OUT" --option edit_cache="$RUNS/edit-latents" \
+  --option latent_cache="$RUNS/latents" --option crop_latent_frames=16 --option full_clips_from="$EDIT_STEPS"
 [ -f "$OUT-edit/transformer/config.json" ] || $AVGEN export "$RUNS/edit" edit_transformer "$OUT-edit/transformer"
 [ -f "$OUT-edit/text_encoder/config.json" ] || $AVGEN export "$RUNS/edit" text_encoder "$OUT-edit/text_encoder"
 [ -f "$OUT-edit/model_index.json" ] || $AVGEN assemble "$OUT-edit" --edit-base "$OUT"

@@ -74,9 +74,9 @@ def test_bad_arguments_exit_2_before_loading_the_model(models, clip, tmp_path, c
     for argv, message in cases:
         assert main(argv) == 2, argv
         assert message in capsys.readouterr().err
-    monkeypatch.setattr(edit, "DEFAULT_MODEL", tmp_path / "weights" / "tiny-edit")  # the default, before it ships
+    monkeypatch.setattr(edit, "DEFAULT_MODEL", tmp_path / "weights" / "tiny-edit")  # the default, missing
     assert main(["edit", str(clip), "add rain", "-o", str(out)]) == 2
-    assert "not trained yet" in capsys.readouterr().err
+    assert "weights/tiny-edit are missing" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:  # argparse: the two sound flags exclude each other
         main(edit_args(clip, out, models / "video", "--regenerate-audio", "--keep-audio"))
     assert exit_info.value.code == 2

@@ -251,6 +251,9 @@ def test_edit_task_starts_as_the_text_to_video_model_and_trains(preset, tmp_path
     from avgen.training.export import export
 
     export(run_dir, "edit_transformer", tmp_path / "out" / "edit_transformer")  # a transformer: no calibration
+    card = (tmp_path / "out" / "edit_transformer" / "MODEL_CARD.md").read_text()
+    assert f"initialised from: the text-to-video model of {init}" in card  # its init option, not "random"
+    assert f"avgen cache-latents {preset / 'trained_vae'} {edits} --edits --shards 1" in card  # the pair cache is reproduced too
     (run_dir / "final").rename(run_dir / "unused")
     export(run_dir, "edit_transformer", tmp_path / "out2" / "edit_transformer")  # from the checkpoint alone
     assert VideoTransformer.from_pretrained(tmp_path / "out2" / "edit_transformer").config.in_channels == 8
@@ -357,3 +360,24 @@ def test_t2v_curriculum_crops_short_windows_until_full_clips_from(preset):
     assert whole is x1 and start == 0  # the full-length phase
     assert task.crop(x1[:, :, :3], step=0)[0].shape[2] == 3  # clips no longer than the window are kept whole
 
+
+
+def test_edit_curriculum_crops_target_and_source_to_the_same_window(preset):
+    from avgen.training.tasks import build_task
+
+    options = {"vae": str(preset / "trained_vae"), "crop_latent_frames": 3, "full_clips_from": 5, "edit_cache": "x",
+               "latent_cache": "x"}
+    task = build_task(config(preset, "unused", "edit", options=options))
+    seen = {}
+    task.flow_loss = lambda modules, x1, texts, fps, t, noise, source, frame_offset: seen.update(
+        x1=x1, source=source, offset=frame_offset) or torch.zeros(len(x1))
+    frames = torch.arange(10.0).reshape(1, 1, 10, 1, 1)
+    batch = {"latents": frames.expand(2, 4, 10, 2, 2), "source": -frames.expand(2, 4, 10, 2, 2), "text": ["a", "b"],
+             "fps": torch.tensor([24, 24])}
+    task.loss({}, batch, step=4)
+    scale = task.vae.config.scaling_factor
+    assert seen["x1"].shape == seen["source"].shape == (2, 4, 3, 2, 2)
+    torch.testing.assert_close(seen["source"], -seen["x1"])  # the source's window is the target's
+    assert seen["x1"][0, 0, 0, 0, 0] == seen["offset"] * scale  # and the window keeps its frame positions
+    task.loss({}, batch, step=5)
+    assert seen["x1"].shape[2] == 10 and seen["offset"] == 0  # the full-length phase

@@ -28,8 +28,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="where to write the edited MP4")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=50, help="sampling steps (at least 2)")
-    parser.add_argument("--guidance", type=float, default=5.0, help="guidance on the instruction (1 = off)")
-    parser.add_argument("--video-guidance", type=float, default=1.5, help="guidance on the source video (1 = off)")
+    parser.add_argument("--guidance", type=float, default=2.0, help="guidance on the instruction (1 = off)")
+    parser.add_argument("--video-guidance", type=float, default=3.0, help="guidance on the source video (1 = off)")
     sound = parser.add_mutually_exclusive_group()
     sound.add_argument(
         "--regenerate-audio", dest="regenerate_audio", action="store_const", const=True, default=None,
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     model = Path(args.model)
     if not (model / "model_index.json").is_file():
-        hint = " (the shipped edit weights are not trained yet)" if model == DEFAULT_MODEL else ""
+        hint = " (the shipped edit weights weights/tiny-edit are missing from this checkout)" if model == DEFAULT_MODEL else ""
         return _fail(
             f"no pipeline at {str(model)!r}{hint}; pass --model PATH, a folder written by VideoEditPipeline.save_pretrained"
         )

@@ -107,6 +107,14 @@ def model_card(run_dir: str | Path, name: str, destination: str | Path, report: 
         shards = len(list(Path(cache).glob("shard-*.safetensors"))) or "N"
         data = f"world clips (both Movie Gen formats) encoded by the autoencoder into a latent cache of {shards} shards of 32 clips"
         command = f"avgen cache-latents {config['options'].get('vae', 'VAE')} {cache} --shards {shards}\n"
+    edit_cache = config["options"].get("edit_cache")
+    if edit_cache:  # edit: the world's training edit pairs (source and target) encoded the same way, t2v clips mixed in
+        pairs = len(list(Path(edit_cache).glob("shard-*.safetensors"))) or "N"
+        data = f"the world's training edit pairs ({pairs} shards of 32, both formats) with {data} mixed in"
+        command += f"avgen cache-latents {config['options'].get('vae', 'VAE')} {edit_cache} --edits --shards {pairs}\n"
+    # the edit task starts from a text-to-video model through its option init (input channels doubled)
+    initialised = config.get("init_from") or (f"the text-to-video model of {config['options']['init']} (input channels doubled, "
+                                              "the new ones zero)" if config["options"].get("init") else "random (the preset config)")
     command += (f"avgen train {config['task']} --run-dir {config['run_dir']} --max-steps {config['max_steps']} "
                f"--batch-size {config['batch_size']} --learning-rate {config['learning_rate']} "
                f"--warmup-steps {config['warmup_steps']} --seed {config['seed']} --mixed-precision {config['mixed_precision']}"
@@ -120,7 +128,7 @@ Trained by `avgen train {config['task']}` on {data}.
 ## Training
 - steps: {summary['steps']} of {config['max_steps']}, batch {config['batch_size']}, learning rate {config['learning_rate']} (warm-up {config['warmup_steps']}, cosine to {config['min_lr_ratio']}x)
 - training time: {summary['train_seconds']} s of logged steps; precision: {config['mixed_precision']}
-- initialised from: {config.get('init_from') or 'random (the preset config)'}
+- initialised from: {initialised}
 - weights: {report['dtype']} safetensors{calibration}
 
 ## Evaluation during training (the task's held-aside clips, last evaluation)

@@ -426,23 +426,27 @@ class EditTask(TextToVideoTask):
         batch["source"] = batch["source"] * keep[:, None, None, None, None]
         return batch
 
-    def flow_loss(self, modules, x1, texts, fps, t, noise, source=None) -> torch.Tensor:
+    def flow_loss(self, modules, x1, texts, fps, t, noise, source=None, frame_offset: int = 0) -> torch.Tensor:
         from avgen import flow_matching
         from avgen.models.text_encoder import encode_prompt
 
         text_states, text_mask = encode_prompt(self.tokenizer, modules["text_encoder"], texts, self.options["max_text_length"], x1.device)
         x_t = flow_matching.interpolate(noise, x1, t)
         source = torch.zeros_like(x1) if source is None else source
-        velocity = modules["edit_transformer"](torch.cat([x_t, source], dim=1), text_states, t, fps, text_mask).sample
+        velocity = modules["edit_transformer"](torch.cat([x_t, source], dim=1), text_states, t, fps, text_mask,
+                                               frame_offset=frame_offset).sample
         return flow_matching.loss(velocity, noise, x1)  # (B,)
 
     def loss(self, modules, batch, step):
         from avgen import flow_matching
 
-        x1 = batch["latents"] * self.vae.config.scaling_factor
-        source = batch["source"] * self.vae.config.scaling_factor
+        scale = self.vae.config.scaling_factor
+        channels = batch["latents"].shape[1]
+        # target and source are cropped to the same window (the t2v curriculum's), so an edit step costs a t2v step
+        pair, start = self.crop(torch.cat([batch["latents"], batch["source"]], dim=1) * scale, step)  # (B, 2C, F', H', W')
+        x1, source = pair[:, :channels], pair[:, channels:]
         t = flow_matching.sample_flow_time(len(x1), self.options["logit_mean"], self.options["logit_std"], device=x1.device)
-        return self.flow_loss(modules, x1, batch["text"], batch["fps"], t, torch.randn_like(x1), source).mean(), {}
+        return self.flow_loss(modules, x1, batch["text"], batch["fps"], t, torch.randn_like(x1), source, start).mean(), {}
 
     def evaluate(self, modules):
         """Flow loss on 4 fixed train-phrasing edit pairs (10 s at 24 fps) at fixed t and noise: with the

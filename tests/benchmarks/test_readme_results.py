@@ -1,0 +1,34 @@
+"""benchmarks/readme_results.py: the README's Results block comes from the result files, replaces only what is
+between its markers, and shows model, baseline and target side by side."""
+
+import json
+
+from tests.benchmarks import load_script
+
+
+def test_results_block_is_generated_from_the_files_and_replaced_in_place(tmp_path):
+    script = load_script("readme_results")
+    results, gallery = tmp_path / "results", tmp_path / "examples" / "gallery"
+    results.mkdir()
+    gallery.mkdir(parents=True)
+    (gallery / "upsampler.png").write_bytes(b"png")
+    groups = {"video+text/heldin": {"audio_adherence": 0.5, "sync/within_one_frame": 0.25, "av_align": 0.3},
+              "video+text/heldout": {"audio_adherence": 0.75},
+              "text only (null video)/heldin": {"audio_adherence": 0.125}}
+    quality = {"foley": {"formats": {"10s@24fps": groups}, "settings_by_format": {"10s@24fps": {"n": 16, "steps": 20}}},
+               "upsample": {"formats": {"10s@24fps": {"upsampler": {"clips": 8, "upsampling/psnr": 26.2, "upsampling/bicubic_psnr": 25.3}}}}}
+    (results / "quality.json").write_text(json.dumps(quality))
+    speed = {"meta": {"device": "x86_64", "threads": 1, "torch": "2.11", "steps": 50, "pipeline": "weights/tiny"},
+             "formats": [{"format": "10@24", "dtype": "fp32", "seconds": 42.5, "peak_memory_mb": 1077,
+                          "stages": {"video transformer": 25.0, "audio transformer": 15.2, "mux": 0.6, "other": 0.4}}]}
+    (results / "speed_cpu.json").write_text(json.dumps(speed))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{script.START}\nstale\n{script.END}\n\n## Roadmap\n")
+
+    text = script.update(readme, results, gallery)
+    assert "stale" not in text and text.endswith("\n\n## Roadmap\n") and text.count(script.START) == 1
+    assert "| foley | 10s@24fps (n 16, 20 steps) | audio_adherence | 50.0 % | 75.0 % | text only | 12.5 % | – | >= 85 % |" in text
+    assert "| upsample | 10s@24fps (n 8) | PSNR vs the 2x render | 26.2 dB | | bicubic | 25.3 dB | | bicubic + 2 dB |" in text
+    assert "| 10@24 | fp32 | 42.5 | 4.25 | video transformer 25.0, audio transformer 15.2, mux 0.6 | 1077 |" in text
+    assert "![upsampler](examples/gallery/upsampler.png)" in text
+    assert script.update(readme, results, gallery) == text  # idempotent
