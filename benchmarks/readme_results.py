@@ -46,9 +46,14 @@ def show(value, kind: str) -> str:
     return {"pct": f"{100 * value:.1f} %", "dB": f"{value:.1f} dB", "px": f"{value:.2f} px", "frames": f"{value:.1f}"}.get(kind, f"{value:.2f}")
 
 
+def table(columns: list[str], rows: list[list]) -> list[str]:
+    """Markdown table lines: header, separator, one line a row."""
+    line = lambda cells: "|" + "|".join(f" {cell} " if str(cell) else " " for cell in cells) + "|"  # noqa: E731
+    return [line(columns), "|" + "---|" * len(columns)] + [line(row) for row in rows]
+
+
 def quality_table(quality: dict) -> list[str]:
-    lines = ["| benchmark | format | figure | held-in | held-out | baseline | baseline held-in | baseline held-out | target |",
-             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    rows = []
     for bench, (model, baseline, baseline_name) in GROUPS.items():
         for name, groups in quality.get(bench, {}).get("formats", {}).items():
             settings = quality[bench].get("settings_by_format", {}).get(name, {})
@@ -56,36 +61,34 @@ def quality_table(quality: dict) -> list[str]:
             for figure, kind, target in HEADLINES[bench]:
                 cells = [show(groups.get(group.format(split=split), {}).get(figure), kind)
                          for group in (model, baseline) for split in ("heldin", "heldout")]  # fmt: skip
-                lines.append(f"| {bench} | {label} | {figure} | {cells[0]} | {cells[1]} | {baseline_name} | {cells[2]} | {cells[3]} | {target} |")
+                rows.append([bench, label, figure, cells[0], cells[1], baseline_name, cells[2], cells[3], target])
     for name, groups in quality.get("upsample", {}).get("formats", {}).items():
         figures = groups.get("upsampler", {})
-        lines.append(f"| upsample | {name} (n {figures.get('clips')}) | PSNR vs the 2x render | {show(figures.get('upsampling/psnr'), 'dB')} | "
-                     f"| bicubic | {show(figures.get('upsampling/bicubic_psnr'), 'dB')} | | bicubic + 2 dB |")  # fmt: skip
-    return lines
+        rows.append(["upsample", f"{name} (n {figures.get('clips')})", "PSNR vs the 2x render", show(figures.get("upsampling/psnr"), "dB"),
+                     "", "bicubic", show(figures.get("upsampling/bicubic_psnr"), "dB"), "", "bicubic + 2 dB"])  # fmt: skip
+    columns = ["benchmark", "format", "figure", "held-in", "held-out", "baseline", "baseline held-in", "baseline held-out", "target"]
+    return table(columns, rows)
 
 
 def speed_table(speed: dict) -> list[str]:
     meta = speed["meta"]
-    lines = [f"Device: {meta['device']}, {meta['threads']} thread(s), torch {meta['torch']}, {meta['steps']} steps per model "
-             f"(`{Path(meta['pipeline']).name}`).", "",
-             "| format | dtype | seconds | s per generated s (= times slower than real time) | slowest stages (s) | peak MB |", "|---|---|---|---|---|---|"]  # fmt: skip
+    rows = []
     for row in speed["formats"]:
-        seconds, fps = (float(x) for x in row["format"].split("@"))
+        seconds = float(row["format"].split("@")[0])  # SECONDS@FPS
         stages = sorted(row["stages"].items(), key=lambda item: -item[1])[:3]
-        per_second = row["seconds"] / seconds
-        lines.append(f"| {row['format']} | {row['dtype']} | {row['seconds']:.1f} | {per_second:.2f} | "
-                     + ", ".join(f"{name} {value:.1f}" for name, value in stages) + f" | {row.get('peak_memory_mb', float('nan')):.0f} |")
-    return lines
+        rows.append([row["format"], row["dtype"], f"{row['seconds']:.1f}", f"{row['seconds'] / seconds:.2f}",
+                     ", ".join(f"{name} {value:.1f}" for name, value in stages), f"{row.get('peak_memory_mb', float('nan')):.0f}"])
+    columns = ["format", "dtype", "seconds", "s per generated s (= times slower than real time)", "slowest stages (s)", "peak MB"]
+    return [f"Device: {meta['device']}, {meta['threads']} thread(s), torch {meta['torch']}, {meta['steps']} steps per model "
+            f"(`{Path(meta['pipeline']).name}`).", "", *table(columns, rows)]
 
 
 def peers_table(peers: dict) -> list[str]:
     meta = peers["meta"]
-    lines = [f"Same width, depth and tokens ({meta['video_tokens']} video + {meta['text_tokens']} text tokens, batch {meta['batch']}), "
-             f"{meta['threads']} thread(s), median of {meta['repeats']}; time relative to ours (> 1: slower than ours).", "",
-             "| model | dtype | mode | median s | time vs ours |", "|---|---|---|---|---|"]  # fmt: skip
-    for row in peers["results"]:
-        lines.append(f"| {row['model']} | {row['dtype']} | {row['mode']} | {row['median_s']:.3f} | {row['time_vs_ours']:.2f} |")
-    return lines
+    rows = [[row["model"], row["dtype"], row["mode"], f"{row['median_s']:.3f}", f"{row['time_vs_ours']:.2f}"] for row in peers["results"]]
+    return [f"Same width, depth and tokens ({meta['video_tokens']} video + {meta['text_tokens']} text tokens, batch {meta['batch']}), "
+            f"{meta['threads']} thread(s), median of {meta['repeats']}; time relative to ours (> 1: slower than ours).", "",
+            *table(["model", "dtype", "mode", "median s", "time vs ours"], rows)]
 
 
 def section(results: Path, gallery: Path, readme_dir: Path) -> str:

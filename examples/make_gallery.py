@@ -60,6 +60,8 @@ def main(argv=None) -> int:
     parser.add_argument("--per-split", type=int, default=3)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
+    if args.folder is None and args.upsample is None:
+        parser.error("give a judged folder, --upsample FOLDER, or both")
     if args.upsample:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "upsampler.md").write_text("# The spatial upsampler\n\n" + upsampler_still(args.upsample, args.out))

@@ -101,17 +101,17 @@ def model_card(run_dir: str | Path, name: str, destination: str | Path, report: 
     options = " ".join(f"--option {k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sorted(config["options"].items()))
     init = f" --init-from {config['init_from']}" if config.get("init_from") else ""
     data = "the procedural world's training stream (avgen.world.dataset; never the held-out pairs)" if config["data"] == "world" else config["data"]
-    cache = config["options"].get("latent_cache")
+    cache, vae = config["options"].get("latent_cache"), config["options"].get("vae", "VAE")
     command = ""
     if cache:  # t2v: world clips encoded once by the autoencoder
         shards = len(list(Path(cache).glob("shard-*.safetensors"))) or "N"
         data = f"world clips (both Movie Gen formats) encoded by the autoencoder into a latent cache of {shards} shards of 32 clips"
-        command = f"avgen cache-latents {config['options'].get('vae', 'VAE')} {cache} --shards {shards}\n"
+        command = f"avgen cache-latents {vae} {cache} --shards {shards}\n"
     edit_cache = config["options"].get("edit_cache")
     if edit_cache:  # edit: the world's training edit pairs (source and target) encoded the same way, t2v clips mixed in
         pairs = len(list(Path(edit_cache).glob("shard-*.safetensors"))) or "N"
         data = f"the world's training edit pairs ({pairs} shards of 32, both formats) with {data} mixed in"
-        command += f"avgen cache-latents {config['options'].get('vae', 'VAE')} {edit_cache} --edits --shards {pairs}\n"
+        command += f"avgen cache-latents {vae} {edit_cache} --edits --shards {pairs}\n"
     # the edit task starts from a text-to-video model through its option init (input channels doubled)
     initialised = config.get("init_from") or (f"the text-to-video model of {config['options']['init']} (input channels doubled, "
                                               "the new ones zero)" if config["options"].get("init") else "random (the preset config)")

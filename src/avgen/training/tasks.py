@@ -441,10 +441,9 @@ class EditTask(TextToVideoTask):
         from avgen import flow_matching
 
         scale = self.vae.config.scaling_factor
-        channels = batch["latents"].shape[1]
-        # target and source are cropped to the same window (the t2v curriculum's), so an edit step costs a t2v step
-        pair, start = self.crop(torch.cat([batch["latents"], batch["source"]], dim=1) * scale, step)  # (B, 2C, F', H', W')
-        x1, source = pair[:, :channels], pair[:, channels:]
+        # the t2v curriculum's window, the source cut to the same frames: an edit step costs a t2v step
+        x1, start = self.crop(batch["latents"] * scale, step)  # (B, C, F', H', W')
+        source = batch["source"][:, :, start : start + x1.shape[2]] * scale  # (B, C, F', H', W')
         t = flow_matching.sample_flow_time(len(x1), self.options["logit_mean"], self.options["logit_std"], device=x1.device)
         return self.flow_loss(modules, x1, batch["text"], batch["fps"], t, torch.randn_like(x1), source, start).mean(), {}
 
