@@ -67,6 +67,8 @@ def main():
     parser.add_argument("--n", type=int, default=40)
     parser.add_argument("--seed", type=int, default=12345)
     parser.add_argument("--only", choices=("video", "audio"), default=None)
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results",
+                        help="folder of autoencoders[_ONLY].json (a candidate's figures go elsewhere)")
     args = parser.parse_args()
     vae = TemporalAutoencoder.from_pretrained(args.weights / "vae").eval() if args.only != "audio" else None
     audio_vae = AudioAutoencoder.from_pretrained(args.weights / "audio_vae").eval() if args.only != "video" else None
@@ -103,7 +105,8 @@ def main():
     for key in report["event_within_1_frame"]["original"]:
         o, r = report["event_within_1_frame"]["original"][key], report["event_within_1_frame"]["reconstruction"][key]
         print(f"{key + ' +-1 frame':24s} {'-' if o is None else f'{o:9.1%}':>9s} {'-' if r is None else f'{r:9.1%}':>9s}")
-    out = ROOT / "benchmarks" / "results" / f"autoencoders{'_' + args.only if args.only else ''}.json"
+    args.results.mkdir(parents=True, exist_ok=True)
+    out = args.results / f"autoencoders{'_' + args.only if args.only else ''}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")
 

@@ -95,6 +95,31 @@ def test_vae_task_trains_resumes_and_exports(preset, tmp_path):
     assert not list(run_dir.rglob("*.bin")) and not list(run_dir.rglob("*.pt"))
 
 
+def test_vae_task_can_train_the_decoder_alone(preset, tmp_path):
+    init = tmp_path / "init"
+    TINY["vae"].save_pretrained(init / "vae")
+    config_path = init / "vae" / "config.json"
+    config_path.write_text(config_path.read_text().replace('"scaling_factor": 1.0', '"scaling_factor": 0.375'))
+    options = {"clip_frames": 8, "clip_seconds": 1.0, "resolution": 32, "train_encoder": False}
+    run_dir = train(config(preset, tmp_path / "vae", "vae", options=options, init_from=str(init), learning_rate=1e-2))
+    trained = TemporalAutoencoder.from_pretrained(run_dir / "final" / "vae")
+    for name, before in TINY["vae"].state_dict().items():
+        after = trained.state_dict()[name]
+        # the encoder (hence the latent space other models were trained on) is untouched; the decoder learns
+        assert torch.equal(before, after) == name.startswith("encoder."), name
+    # the scale the latent-space models were trained with is kept, not re-measured
+    from avgen.training.export import export
+
+    report = export(run_dir, "vae", tmp_path / "out" / "vae", calibration_clips=1)
+    assert report["scaling_factor"] == 0.375 == TemporalAutoencoder.from_pretrained(tmp_path / "out" / "vae").config.scaling_factor
+    assert "whose encoder this run froze" in (tmp_path / "out" / "vae" / "MODEL_CARD.md").read_text()
+    with pytest.raises(ValueError, match="train_encoder"):
+        train(config(preset, tmp_path / "bad", "vae", options={**options, "train_encoder": "no"}))
+    with pytest.raises(ValueError, match="--init-from"):  # a frozen random encoder is no use
+        train(config(preset, tmp_path / "bad", "vae", options=options))
+    assert not (tmp_path / "bad").exists()
+
+
 def test_resume_refuses_changed_settings(preset, tmp_path):
     run_dir = tmp_path / "vae"
     options = {"clip_frames": 8, "clip_seconds": 1.0, "resolution": 32}

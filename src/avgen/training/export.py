@@ -120,7 +120,11 @@ def model_card(run_dir: str | Path, name: str, destination: str | Path, report: 
                f"--warmup-steps {config['warmup_steps']} --seed {config['seed']} --mixed-precision {config['mixed_precision']}"
                f"{init} {options}".rstrip() + f"\navgen export {config['run_dir']} {name} {destination}")
     evaluation = "\n".join(f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in summary["eval"].items()) or "- (none logged)"
-    calibration = f"\n- scaling_factor {report['scaling_factor']} (latent std {report['latent_std']:.4g} on 32 held-aside clips)" if "scaling_factor" in report else ""
+    calibration = ""
+    if "scaling_factor" in report:
+        source = (f"kept from {report['scaling_factor_from']}, whose encoder this run froze" if "scaling_factor_from" in report
+                  else "1 / the latent std")
+        calibration = f"\n- scaling_factor {report['scaling_factor']} ({source}; latent std {report['latent_std']:.4g} on 32 held-aside clips)"
     return f"""# {name} (preset {Path(config['preset']).name})
 
 Trained by `avgen train {config['task']}` on {data}.
@@ -144,14 +148,31 @@ Judged figures (world benchmark) are in the pipeline's MODEL_CARD.md and `benchm
 """
 
 
+def _frozen_encoder_source(run_dir: str | Path, name: str) -> Path | None:
+    """The exported component whose encoder the run kept frozen (option train_encoder=false), else None."""
+    config_path = Path(run_dir) / "config.json"
+    if not config_path.is_file():
+        return None
+    config = json.loads(config_path.read_text())
+    if config["options"].get("train_encoder", True) or not config.get("init_from"):
+        return None
+    return Path(config["init_from"]) / name
+
+
 def export(run_dir: str | Path, name: str, destination: str | Path, dtype: str = "fp16", calibration_clips: int = 32) -> dict:
     """Write component `name` of the run to `destination` in `dtype`, with its MODEL_CARD.md; returns what was done."""
     module = load_trained(run_dir, name).eval()
     report = {"run_dir": str(run_dir), "component": name, "dtype": dtype}
     if "scaling_factor" in getattr(module, "config", {}):
         std = latent_std(module, calibration_clips)
-        module.register_to_config(scaling_factor=round(1.0 / std, 6))
+        frozen_from = _frozen_encoder_source(run_dir, name)
+        # a decoder trained alone keeps its encoder's latent space, scale included: the models trained on
+        # those latents (t2v, edit) must see exactly the numbers they were trained on
+        scale = type(module).load_config(frozen_from)["scaling_factor"] if frozen_from else round(1.0 / std, 6)
+        module.register_to_config(scaling_factor=scale)
         report["latent_std"], report["scaling_factor"] = std, module.config.scaling_factor
+        if frozen_from:
+            report["scaling_factor_from"] = str(frozen_from)
     module.to(DTYPES[dtype]).save_pretrained(destination, safe_serialization=True)
     if (Path(run_dir) / "config.json").is_file():
         (Path(destination) / "MODEL_CARD.md").write_text(model_card(run_dir, name, destination, report))

@@ -115,15 +115,29 @@ class VideoAutoencoderTask(Task):
     The world's subjects cover ~2 % of a 64x64 frame, so a plain mean over pixels lets the codec blur the
     very things the judge and the user look at (a ball's colour, a footstep). Pixels that differ from the
     crop's temporal median (moving subjects, flashes) get `moving_weight` times the weight.
+
+    `train_encoder=false` trains the decoder alone (from `--init-from`, an exported vae): the latent space
+    stays exactly what the text-to-video and edit models were trained on. Measured on the tiny models: it
+    raised reconstruction 24.0 -> 25.4 dB yet decoded generated latents worse (weights/tiny/MODEL_CARD.md),
+    since a decoder fitted to encoder outputs alone is not fitted to what the generator produces.
     """
 
     DEFAULTS = dict(resolution=64, clip_frames=16, clip_seconds=4.0, kl_weight=1e-4, opl_weight=0.1,
-                    moving_weight=5.0, moving_threshold=0.1, l2_weight=4.0)
+                    moving_weight=5.0, moving_threshold=0.1, l2_weight=4.0, train_encoder=True)
+
+    def __init__(self, config):
+        super().__init__(config)
+        if not isinstance(self.options["train_encoder"], bool):
+            raise ValueError(f"train_encoder is true or false; got {self.options['train_encoder']!r}")
+        if self.options["train_encoder"] is False and not config.init_from:
+            raise ValueError("train_encoder=false keeps the encoder as it is: give the trained one with --init-from")
 
     def build(self):
         from avgen.models.autoencoder_video import TemporalAutoencoder
 
-        return {"vae": load_component(self.config.preset, "vae", TemporalAutoencoder)}
+        vae = load_component(self.config.preset, "vae", TemporalAutoencoder)
+        vae.encoder.requires_grad_(self.options["train_encoder"])  # the trainer optimises what requires grad
+        return {"vae": vae}
 
     def dataset(self, seed, rank, world_size):
         formats = [(self.options["clip_seconds"], fps) for fps in (8, 12, 16, 24)]
@@ -147,8 +161,9 @@ class VideoAutoencoderTask(Task):
 
         vae = modules["vae"]
         x = batch["frames"].float() / 127.5 - 1  # (B, 3, F, H, W)
-        posterior = vae.encode(x).latent_dist
-        z = posterior.sample()
+        with torch.set_grad_enabled(self.options["train_encoder"]):
+            posterior = vae.encode(x).latent_dist
+            z = posterior.sample()
         reconstruction = vae.decode(z, num_frames=x.shape[2]).sample.float()
         moving = (x - x.median(dim=2, keepdim=True).values).abs().amax(dim=1, keepdim=True) > self.options["moving_threshold"]
         weight = 1 + (self.options["moving_weight"] - 1) * moving.float()  # (B, 1, F, H, W)
