@@ -123,8 +123,8 @@ def model_card(run_dir: str | Path, name: str, destination: str | Path, report: 
     calibration = ""
     if "scaling_factor" in report:
         source = (f"kept from {report['scaling_factor_from']}, whose encoder this run froze" if "scaling_factor_from" in report
-                  else "1 / the latent std")
-        calibration = f"\n- scaling_factor {report['scaling_factor']} ({source}; latent std {report['latent_std']:.4g} on 32 held-aside clips)"
+                  else f"latent std {report['latent_std']:.4g} on 32 held-aside clips")
+        calibration = f"\n- scaling_factor {report['scaling_factor']} ({source})"
     return f"""# {name} (preset {Path(config['preset']).name})
 
 Trained by `avgen train {config['task']}` on {data}.
@@ -164,15 +164,15 @@ def export(run_dir: str | Path, name: str, destination: str | Path, dtype: str =
     module = load_trained(run_dir, name).eval()
     report = {"run_dir": str(run_dir), "component": name, "dtype": dtype}
     if "scaling_factor" in getattr(module, "config", {}):
-        std = latent_std(module, calibration_clips)
         frozen_from = _frozen_encoder_source(run_dir, name)
-        # a decoder trained alone keeps its encoder's latent space, scale included: the models trained on
-        # those latents (t2v, edit) must see exactly the numbers they were trained on
-        scale = type(module).load_config(frozen_from)["scaling_factor"] if frozen_from else round(1.0 / std, 6)
-        module.register_to_config(scaling_factor=scale)
-        report["latent_std"], report["scaling_factor"] = std, module.config.scaling_factor
-        if frozen_from:
+        if frozen_from:  # a decoder trained alone keeps its encoder's latent space, scale included: the models
+            # trained on those latents (t2v, edit) must see exactly the numbers they were trained on
+            module.register_to_config(scaling_factor=type(module).load_config(frozen_from)["scaling_factor"])
             report["scaling_factor_from"] = str(frozen_from)
+        else:
+            report["latent_std"] = latent_std(module, calibration_clips)
+            module.register_to_config(scaling_factor=round(1.0 / report["latent_std"], 6))
+        report["scaling_factor"] = module.config.scaling_factor
     module.to(DTYPES[dtype]).save_pretrained(destination, safe_serialization=True)
     if (Path(run_dir) / "config.json").is_file():
         (Path(destination) / "MODEL_CARD.md").write_text(model_card(run_dir, name, destination, report))
