@@ -12,7 +12,6 @@ Writes benchmarks/results/batch.json (or --out).
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ sys.path.insert(0, str(ROOT))  # tests.pipelines.tiny, for the random pipeline
 
 from avgen.cli import main as avgen  # noqa: E402
 from avgen.pipelines.text_to_audio_video import DEFAULT_WEIGHTS  # noqa: E402
+from avgen.precision import device_name  # noqa: E402
 from avgen.world.captions import caption  # noqa: E402
 from avgen.world.spec import sample_spec  # noqa: E402
 
@@ -91,7 +91,7 @@ def main():
     ratios = {name: round(r["clips_per_minute"] / local, 3) for name, r in results.items() if isinstance(r, dict)}
     meta = {
         "model": model_name, "prompts": args.n, "steps": args.steps, "duration_s": args.duration, "fps": args.fps,
-        "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+        "machine": device_name("cpu"), "cpus": os.cpu_count(),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"), "timer": "wall clock, model loading included",
     }  # fmt: skip
     for name, r in results.items():

@@ -14,7 +14,8 @@
 2. Scaling: the text-to-video stage alone at 2, 4, 8, 16 s (16 fps: its positions cover 16 s), and the
    long-form paths at 2 ... 64 s on a given video (tiled decode is inside the first; the upsampler's time
    windows and the audio model's multi-diffusion windows in the second): time and peak memory, which
-   should stay flat where the paths are windowed.
+   should stay flat where the paths are windowed. With resolution: the text-to-video stage at 32 and 64 px
+   (the tiny transformer's positions end at 64 px) and the upsampler at 32 ... 256 px input.
 
 Every measurement runs in a fresh subprocess, so its peak resident memory (ru_maxrss; on CUDA the peak
 allocated) is its own; repeats are interleaved across formats and the median is reported. The machine's
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -39,11 +39,17 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_transformers import matmul_peak, sync  # noqa: E402  (benchmarks/ is not a package)
-PROMPT = "A red ball bounces to the right across a grassy field during a thunderstorm. Tracking shot. Calm piano music."
+from bench_transformers import PROMPT, matmul_peak, sync  # noqa: E402  (benchmarks/ is not a package)
+
+from avgen.precision import device_name  # noqa: E402
+
 FORMATS = ("10@24", "16@16")
 T2V_DURATIONS = (2, 4, 8, 16)  # at 16 fps: the tiny transformer's positions hold 64 latent frames = 16 s
 LONG_FORM_DURATIONS = (2, 4, 8, 16, 32, 64)
+# resolution (frame side in px): the text-to-video stage (the tiny transformer's positions hold 4 x 4 patches of
+# 8 x 8 px latents: 64 px at most) at 16 fps, and the upsampler (any size) on 24 fps frames; --size-seconds long
+T2V_SIZES = (32, 64)
+UPSAMPLER_SIZES = (32, 64, 128, 256)
 STAGES = ("text encoders", "video transformer", "video decode", "upsampler", "video features", "audio transformer", "audio decode", "mux")
 
 
@@ -140,26 +146,34 @@ def one_clip(args, device: torch.device) -> dict:
 
 def one_scaling(args, device: torch.device) -> dict:
     """Child: one stage at one duration (`--scale t2v:SECONDS` or `long-form:SECONDS`), time and peak memory."""
-    kind, seconds = args.scale.split(":")
-    seconds = float(seconds)
+    kind, value = args.scale.split(":")
+    seconds = size = float(value)
     pipe = load(args.pipeline, device, args.dtype)
     generator = torch.Generator().manual_seed(0)
     sync(device)
     start = time.perf_counter()
     if kind == "t2v":
         pipe.text_to_video(PROMPT, duration=seconds, fps=16, num_inference_steps=args.steps, generator=generator)
+    elif kind == "t2v size":
+        seconds, size = args.size_seconds, int(size)
+        pipe.text_to_video(PROMPT, duration=seconds, fps=16, height=size, width=size, num_inference_steps=args.steps, generator=generator)
+    elif kind == "upsampler size":
+        seconds, size = args.size_seconds, int(size)
+        frames = torch.rand(1, round(seconds * 24), 3, size, size, generator=generator)  # (B, F, 3, H, W) in [0, 1]
+        pipe.upsample(frames, fps=24, output_type="pt")
     else:  # the windowed paths on a given 64 px video at 24 fps: upsampler windows, then the audio's multi-diffusion
         frames = torch.rand(1, round(seconds * 24), 3, 64, 64, generator=generator)  # (B, F, 3, H, W) in [0, 1]
         if pipe.upsampler is not None:  # a pipeline without one (e.g. weights/tiny today) times the audio alone
             pipe.upsample(frames, fps=24, output_type="pt")
         pipe.video_to_audio(frames, fps=24, prompt="rain and calm piano music", num_inference_steps=args.steps, generator=generator)
     sync(device)
-    return {"kind": kind, "duration": seconds, "seconds": time.perf_counter() - start, "peak_memory_mb": peak_memory_mb(device)}
+    row = {"kind": kind, "duration": seconds, "seconds": time.perf_counter() - start, "peak_memory_mb": peak_memory_mb(device)}
+    return row | ({"size": size} if kind.endswith("size") else {})
 
 
 def child(args, flag: str, value: str) -> dict:
     command = [sys.executable, __file__, flag, value, "--pipeline", str(args.pipeline), "--steps", str(args.steps), "--device", args.device,
-               "--dtype", args.dtype]  # fmt: skip
+               "--dtype", args.dtype, "--size-seconds", str(args.size_seconds)]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
@@ -182,6 +196,12 @@ def markdown(report: dict) -> str:
         if rows:
             lines += ["", f"Scaling, {title}, {meta['scaling_dtype']} weights:", "", "| seconds of video | seconds taken | s per generated s | peak memory MB |", "|---|---|---|---|"]
             lines += [f"| {r['duration']:g} | {r['seconds']:.1f} | {r['seconds'] / r['duration']:.2f} | {r['peak_memory_mb']:.0f} |" for r in rows]
+    for kind, title in (("t2v size", "text-to-video alone, 16 fps"), ("upsampler size", "upsampler alone, 24 fps")):
+        rows = [row for row in report["scaling"] if row["kind"] == kind]
+        if rows:
+            lines += ["", f"Scaling with resolution, {title}, {rows[0]['duration']:g} s, {meta['scaling_dtype']} weights:", "",
+                      "| frame side (px, input) | seconds taken | s per generated s | peak memory MB |", "|---|---|---|---|"]  # fmt: skip
+            lines += [f"| {r['size']:g} | {r['seconds']:.1f} | {r['seconds'] / r['duration']:.2f} | {r['peak_memory_mb']:.0f} |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -196,6 +216,9 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=50, help="sampling steps of each model (the pipeline's default)")
     parser.add_argument("--t2v-durations", nargs="*", type=float, default=list(T2V_DURATIONS), help="scaling: text-to-video seconds (16 fps)")
     parser.add_argument("--long-form-durations", nargs="*", type=float, default=list(LONG_FORM_DURATIONS), help="scaling: upsampler + audio seconds (24 fps)")
+    parser.add_argument("--size-seconds", type=float, default=4.0, help="scaling with resolution: seconds of video")
+    parser.add_argument("--t2v-sizes", nargs="*", type=int, default=list(T2V_SIZES), help="scaling: text-to-video frame sides (px)")
+    parser.add_argument("--upsampler-sizes", nargs="*", type=int, default=list(UPSAMPLER_SIZES), help="scaling: upsampler input frame sides (px)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--peak-size", type=int, default=2048, help="matrix size of the matmul peak measurement")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
@@ -227,12 +250,13 @@ def main(argv=None) -> int:
                                  "all_seconds": [row["seconds"] for row in rows],
                                  "transformer_mfu_fp32": median["transformer_flops"] / seconds / peaks["fp32"]})  # fmt: skip
     scaling, args.dtype = [], args.dtypes[0]
-    for kind, durations in (("t2v", args.t2v_durations), ("long-form", args.long_form_durations)):
-        for seconds in durations:
-            scaling.append(child(args, "--scale", f"{kind}:{seconds:g}"))
-            print(f"{kind} {seconds:g} s: {scaling[-1]['seconds']:.1f} s, {scaling[-1]['peak_memory_mb']:.0f} MB", flush=True)
-    device_name = torch.cuda.get_device_name() if device.type == "cuda" else (platform.processor() or platform.machine())
-    meta = {"device": device_name, "threads": torch.get_num_threads(), "torch": torch.__version__, "steps": args.steps,
+    points = (("t2v", args.t2v_durations), ("long-form", args.long_form_durations), ("t2v size", args.t2v_sizes),
+              ("upsampler size", args.upsampler_sizes))  # fmt: skip
+    for kind, values in points:
+        for value in values:
+            scaling.append(child(args, "--scale", f"{kind}:{value:g}"))
+            print(f"{kind} {value:g}: {scaling[-1]['seconds']:.1f} s, {scaling[-1]['peak_memory_mb']:.0f} MB", flush=True)
+    meta = {"device": device_name(device), "threads": torch.get_num_threads(), "torch": torch.__version__, "steps": args.steps,
             "repeats": args.repeats, "pipeline": str(args.pipeline), "prompt": PROMPT, "scaling_dtype": args.dtypes[0],
             "matmul_peak_gflops": {key: value / 1e9 for key, value in peaks.items()}}  # fmt: skip
     report = {"meta": meta, "formats": formats, "scaling": scaling}

@@ -8,12 +8,12 @@ Writes benchmarks/results/world_render.json.
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
+from avgen.precision import device_name
 from avgen.world import render_clip, render_frames, simulate, synthesize_audio
 from avgen.world.spec import ClipSpec, SubjectSpec
 
@@ -67,7 +67,7 @@ def main():
         print(f"{r['case']:40s} {ms['median_s']:7.1f} {ms['min_s']:7.1f} | {ms['simulate_s']:8.1f} {ms['frames_s']:7.1f} {ms['audio_s']:7.1f}")
     out = Path(__file__).parent / "results" / "world_render.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"repeats": args.repeats, "timer": "time.process_time (CPU s)", "machine": platform.processor() or platform.machine(),
+    meta = {"repeats": args.repeats, "timer": "time.process_time (CPU s)", "machine": device_name("cpu"),
             "numpy": np.__version__}
     out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
     print(f"wrote {out}")

@@ -5,7 +5,8 @@
 Quality (quality.json of bench_quality.py): each sub-benchmark's headline figures, model beside baseline, held-in
 and held-out, with the issues' targets. Speed (speed_cpu.json of bench_speed.py): the two Movie Gen formats end to
 end, by stage, and the gap to real time. Peers (transformers_cpu.json of bench_transformers.py): our video
-transformer's time against diffusers' at the same size. Stills: the PNGs of examples/gallery/.
+transformer's time against diffusers' at the same size. Batch (batch.json of bench_batch.py): clips per minute of
+`avgen batch` by engine. Stills: the PNGs of examples/gallery/.
 """
 
 from __future__ import annotations
@@ -85,10 +86,30 @@ def speed_table(speed: dict) -> list[str]:
 
 def peers_table(peers: dict) -> list[str]:
     meta = peers["meta"]
-    rows = [[row["model"], row["dtype"], row["mode"], f"{row['median_s']:.3f}", f"{row['time_vs_ours']:.2f}"] for row in peers["results"]]
+    rows = [[row["model"], row["dtype"], row["mode"], f"{row['median_s']:.3f}", f"{row['time_vs_ours']:.2f}",
+             show(row.get("flops_vs_ours"), "num"), show(row.get("achieved_gflop_per_s"), "num")] for row in peers["results"]]  # fmt: skip
     return [f"Same width, depth and tokens ({meta['video_tokens']} video + {meta['text_tokens']} text tokens, batch {meta['batch']}), "
-            f"{meta['threads']} thread(s), median of {meta['repeats']}; time relative to ours (> 1: slower than ours).", "",
-            *table(["model", "dtype", "mode", "median s", "time vs ours"], rows)]
+            f"{meta['threads']} thread(s), median of {meta['repeats']}; time and FLOPs relative to ours (> 1: more than ours).", "",
+            *table(["model", "dtype", "mode", "median s", "time vs ours", "FLOPs vs ours", "GFLOP/s"], rows),
+            *overhead_table(peers.get("pipeline_overhead", []))]
+
+
+def overhead_table(rows: list[dict]) -> list[str]:
+    """Seconds a text-to-video call spends outside its model calls, ours against diffusers' WanPipeline."""
+    if not rows:
+        return []
+    lines = [[r["pipeline"], r["steps"], f"{r['median_wall_s']:.2f}", f"{r['median_overhead_s']:.3f}", f"{r['overhead_ms_per_step']:.1f}",
+              f"{r['overhead_vs_ours']:.2f}"] for r in rows]  # fmt: skip
+    return ["", "Pipeline overhead: the seconds of a text-to-video call (10 s at 24 fps) outside the transformer, autoencoder and "
+            "text-encoder calls.", "", *table(["pipeline", "steps", "wall s", "overhead s", "overhead ms per step", "vs ours"], lines)]
+
+
+def batch_table(batch: dict) -> list[str]:
+    meta = batch["meta"]
+    rows = [[engine, f"{r['clips_per_minute']:.2f}", f"{r['seconds']:.1f}", f"{batch['ratio_to_local'][engine]:.2f}"]
+            for engine, r in batch["results"].items() if isinstance(r, dict)]  # fmt: skip
+    return [f"{meta['prompts']} prompts of {meta['duration_s']:g} s at {meta['fps']} fps, {meta['steps']} steps, {meta['model']}, "
+            f"{meta['cpus']} CPUs; {meta['timer']}.", "", *table(["engine", "clips per minute", "seconds", "vs local"], rows)]
 
 
 def section(results: Path, gallery: Path, readme_dir: Path) -> str:
@@ -103,6 +124,8 @@ def section(results: Path, gallery: Path, readme_dir: Path) -> str:
     if (results / "transformers_cpu.json").is_file():
         lines += ["### Our video transformer against diffusers' (`results/transformers_cpu.json`)", "",
                   *peers_table(json.loads((results / "transformers_cpu.json").read_text())), ""]
+    if (results / "batch.json").is_file():
+        lines += ["### Batch throughput (`results/batch.json`)", "", *batch_table(json.loads((results / "batch.json").read_text())), ""]
     stills = sorted(gallery.glob("*.png")) if gallery.is_dir() else []
     if stills:
         lines += ["### Stills (`examples/gallery/`)", ""]

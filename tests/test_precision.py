@@ -13,3 +13,11 @@ def test_bf16_is_used_on_a_cpu_only_where_it_measures_faster(monkeypatch):
 
 def test_the_cpu_measurement_is_a_positive_ratio():
     assert precision._cpu_bf16_speedup(size=64, repeats=2) > 0
+
+
+def test_device_name_says_the_cpu_model_and_its_core_count(monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    name = precision.device_name("cpu")
+    assert name.endswith(", 2 CPUs") and len(name) > len(", 2 CPUs")

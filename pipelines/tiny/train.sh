@@ -70,7 +70,7 @@ train upsampler upsampler --max-steps "$UPSAMPLER_STEPS" --batch-size "$UPSAMPLE
 export_component upsampler upsampler
 
 # 5. refinements: runs continued from the components exported above (--init-from "$OUT"), each replacing them in
-#    $OUT when it finishes. v2a-2 and upsampler-2 are part of the shipped recipe. vae-decoder (off by default) trains the video
+#    $OUT when it finishes. v2a-2 and upsampler-2, -3 and -4 are part of the shipped recipe. vae-decoder (off by default) trains the video
 #    decoder alone, keeping the encoder, hence the latents the t2v and edit models learn from (scaling_factor
 #    included): 2,557 steps raised reconstruction from 24.0 to 25.4 dB but judged worse on generated clips, so
 #    it is not shipped (weights/tiny/MODEL_CARD.md, "What caps the video figures").
@@ -88,6 +88,7 @@ refine() {  # refine STAGE TASK "COMPONENTS" [train args...]
   touch "$RUNS/$stage/exported"
 }  # called only as a plain command or in an if body: inside && or ||, bash would ignore set -e in it
 REFINE_V2A_STEPS="${REFINE_V2A_STEPS:-3000}" REFINE_UPSAMPLER_STEPS="${REFINE_UPSAMPLER_STEPS:-450}" REFINE_VAE_STEPS="${REFINE_VAE_STEPS:-0}"
+REFINE2_UPSAMPLER_STEPS="${REFINE2_UPSAMPLER_STEPS:-550}" REFINE3_UPSAMPLER_STEPS="${REFINE3_UPSAMPLER_STEPS:-150}"
 if [ "$REFINE_V2A_STEPS" -gt 0 ]; then
   refine v2a-2 v2a "audio_transformer video_encoder audio_text_encoder" --max-steps "$REFINE_V2A_STEPS" \
     --batch-size "$V2A_BATCH" --learning-rate 4e-4 --warmup-steps 50 --eval-every 500 --option audio_vae="$OUT/audio_vae"
@@ -95,6 +96,14 @@ fi
 if [ "$REFINE_UPSAMPLER_STEPS" -gt 0 ]; then  # the shipped run stopped at step 383 of 450 (its time limit)
   refine upsampler-2 upsampler upsampler --max-steps "$REFINE_UPSAMPLER_STEPS" --batch-size "$UPSAMPLER_BATCH" \
     --learning-rate 5e-4 --warmup-steps 20 --eval-every 75
+fi
+if [ "$REFINE2_UPSAMPLER_STEPS" -gt 0 ]; then  # session 9: more passes over new data (seeds 1, 2), the last at a lower rate
+  refine upsampler-3 upsampler upsampler --max-steps "$REFINE2_UPSAMPLER_STEPS" --batch-size "$UPSAMPLER_BATCH" \
+    --learning-rate 5e-4 --warmup-steps 20 --eval-every 250 --seed 1
+fi
+if [ "$REFINE3_UPSAMPLER_STEPS" -gt 0 ]; then
+  refine upsampler-4 upsampler upsampler --max-steps "$REFINE3_UPSAMPLER_STEPS" --batch-size "$UPSAMPLER_BATCH" \
+    --learning-rate 2e-4 --warmup-steps 10 --eval-every 150 --seed 2
 fi
 if [ "$REFINE_VAE_STEPS" -gt 0 ]; then
   refine vae-decoder vae vae --max-steps "$REFINE_VAE_STEPS" --batch-size "$VAE_BATCH" \

@@ -9,6 +9,8 @@ measured, once per process, rather than assumed; CUDA devices that support bf16 
 from __future__ import annotations
 
 import functools
+import os
+import platform
 import time
 
 import torch
@@ -37,3 +39,19 @@ def bf16_is_fast(device: torch.device | str) -> bool:
     if device.type == "cpu":
         return _cpu_bf16_speedup() >= 1.2
     return False
+
+
+def device_name(device: torch.device | str) -> str:
+    """What a benchmark ran on, in words: the GPU's name, or the CPU's model name and its core count."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = platform.processor() or platform.machine()
+    try:  # Linux names the CPU model here; platform.processor() only gives the architecture
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} CPUs"

@@ -18,6 +18,7 @@ def test_speed_report_splits_every_stage_and_scales(bench, tmp_path):
     avgen_pipeline().save_pretrained(tmp_path / "avgen")
     argv = ["--pipeline", str(tmp_path / "avgen"), "--results", str(tmp_path / "results"), "--formats", "0.5@24",
             "--repeats", "1", "--steps", "2", "--dtypes", "fp32", "bf16", "--t2v-durations", "0.5", "--long-form-durations", "0.5", "1", "--device", "cpu",
+            "--t2v-sizes", "16", "--upsampler-sizes", "8", "16", "--size-seconds", "0.5",
             "--peak-size", "256"]  # fmt: skip
     assert bench.main(argv) == 0
     report = json.loads((tmp_path / "results" / "speed_cpu.json").read_text())
@@ -30,9 +31,12 @@ def test_speed_report_splits_every_stage_and_scales(bench, tmp_path):
     assert sum(stages.values()) == pytest.approx(row["seconds"])
     assert row["transformer_calls"] == 2 and row["transformer_flops"] > 0 and 0 < row["transformer_mfu_fp32"]
     assert row["seconds_per_generated_second"] == pytest.approx(row["seconds"] / 0.5)
-    assert [(r["kind"], r["duration"]) for r in report["scaling"]] == [("t2v", 0.5), ("long-form", 0.5), ("long-form", 1.0)]
+    assert [(r["kind"], r["duration"], r.get("size")) for r in report["scaling"]] == [
+        ("t2v", 0.5, None), ("long-form", 0.5, None), ("long-form", 1.0, None),
+        ("t2v size", 0.5, 16), ("upsampler size", 0.5, 8), ("upsampler size", 0.5, 16)]
     assert all(r["peak_memory_mb"] > 0 for r in report["scaling"])
-    assert "| 0.5@24 | bf16 |" in (tmp_path / "results" / "speed_cpu.md").read_text()
+    table = (tmp_path / "results" / "speed_cpu.md").read_text()
+    assert "| 0.5@24 | bf16 |" in table and "Scaling with resolution, upsampler alone, 24 fps, 0.5 s" in table
 
 
 def test_speed_refuses_a_folder_without_a_pipeline(bench, tmp_path):

@@ -6,10 +6,10 @@ model that does the job measurably: a pixel-space 2.5D residual CNN, trained by 
 same world clip rendered at both resolutions. It predicts the difference to the bicubic upsampling, so it
 starts as bicubic and learns the world's sharp edges and small details.
 
-    frames (B, 3, F, H, W) in [-1, 1]
-      -> conv_in -> num_blocks x [2.5D ResNet block] at H x W        (B, C, F, H, W)
-      -> conv to 4 C, pixel shuffle x2 in space                      (B, C, F, 2H, 2W)
-      -> conv_out, + bicubic(frames)                                 (B, 3, F, 2H, 2W)
+    frames (B, 3, F, H, W) in [-1, 1] -> frames stacked in the batch    (B * F, 3, H, W)
+      -> conv_in -> num_blocks x [2.5D ResNet block] at H x W        (B * F, C, H, W)
+      -> conv to 4 C, pixel shuffle x2 in space                      (B * F, C, 2H, 2W)
+      -> conv_out, + bicubic(frames)                                 (B * F, 3, 2H, 2W) -> (B, 3, F, 2H, 2W)
 
 No normalisation mixes frames (the 2.5D blocks below use per-frame GroupNorm), so an
 output frame depends on +- num_blocks * 2 frames only; `forward(..., window=...)` processes time windows
@@ -25,18 +25,21 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 
-class FrameGroupNorm(nn.GroupNorm):
-    """GroupNorm with statistics per frame, (B, C, F, H, W) -> same."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, channels, frames, height, width = x.shape
-        x = x.transpose(1, 2).reshape(batch * frames, channels, height, width)
-        x = super().forward(x)
-        return x.reshape(batch, frames, channels, height, width).transpose(1, 2)
+def silu(x: torch.Tensor) -> torch.Tensor:
+    """SiLU, in place when no gradient is recorded (inference): one activation buffer fewer per layer."""
+    return F.silu(x, inplace=not torch.is_grad_enabled())
 
 
 class SpatioTemporalConv(nn.Module):
-    """3x3 spatial conv on every frame, then a 3-tap temporal conv at every pixel (the "2.5D" conv)."""
+    """3x3 spatial conv on every frame, then a 3-tap temporal conv at every pixel (the "2.5D" conv).
+
+    Works on frames stacked in the batch: x (B*F, C, H, W) in channels-last memory, i.e. laid out as
+    (B, F, H, W, C). The spatial conv reads that as B*F images; the temporal conv reads the same memory as B
+    images of F x (H*W) pixels with a (3, 1) kernel, so no copy sits between them. Both are oneDNN 2D
+    convolutions: on a 2-core AVX2 CPU this runs the tiny upsampler 2.8x faster than Conv3d with (1, 3, 3) and
+    (3, 1, 1) kernels, whose temporal conv alone cost more than the spatial one at a third of its FLOPs. The
+    parameters stay Conv3d so that checkpoints keep their names and shapes.
+    """
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
@@ -44,23 +47,41 @@ class SpatioTemporalConv(nn.Module):
         # replicate padding in time: clip and window ends behave as "the scene goes on", not a fade to black
         self.temporal = nn.Conv3d(out_channels, out_channels, (3, 1, 1), padding=(1, 0, 0), padding_mode="replicate")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.temporal(self.spatial(x))  # (B, C_out, F, H, W)
+    def forward(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
+        x = F.conv2d(x, self.spatial.weight.squeeze(2), self.spatial.bias, padding=1)  # (B*F, C_out, H, W)
+        frames, channels, height, width = x.shape
+        x = x.permute(0, 2, 3, 1).reshape(-1, num_frames, height * width, channels).permute(0, 3, 1, 2)  # (B, C, F, HW)
+        x = F.pad(x, (0, 0, 1, 1), mode="replicate").contiguous(memory_format=torch.channels_last)  # (B, C, F+2, HW)
+        x = F.conv2d(x, self.temporal.weight.squeeze(-1), self.temporal.bias)  # (B, C_out, F, HW)
+        return x.permute(0, 2, 3, 1).reshape(frames, height, width, channels).permute(0, 3, 1, 2)  # (B*F, C, H, W)
 
 
 class ResnetBlock(nn.Module):
-    """Two (GroupNorm per frame, SiLU, 2.5D conv) layers with a residual, (B, C, F, H, W) -> same."""
+    """Two (GroupNorm, SiLU, 2.5D conv) layers with a residual, (B*F, C, H, W) -> same.
+
+    GroupNorm over frames stacked in the batch normalises each frame on its own: no statistic mixes frames.
+    """
 
     def __init__(self, channels: int, groups: int):
         super().__init__()
-        self.norm1 = FrameGroupNorm(groups, channels)
+        self.norm1 = nn.GroupNorm(groups, channels)
         self.conv1 = SpatioTemporalConv(channels, channels)
-        self.norm2 = FrameGroupNorm(groups, channels)
+        self.norm2 = nn.GroupNorm(groups, channels)
         self.conv2 = SpatioTemporalConv(channels, channels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
-        return x + self.conv2(F.silu(self.norm2(h)))
+    def forward(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
+        h = self.conv1(silu(self.norm1(x)), num_frames)
+        return x + self.conv2(silu(self.norm2(h)), num_frames)
+
+
+def pixel_shuffle(x: torch.Tensor) -> torch.Tensor:
+    """F.pixel_shuffle(x, 2) as one copy in channels-last memory: (N, 4C, H, W) -> (N, C, 2H, 2W), where output
+    channel c at (2h + i, 2w + j) is input channel 4c + 2i + j at (h, w). torch's own kernel is slow on
+    channels-last input (measured 116 ms for 50 frames at 64 px, most of what this copy costs)."""
+    n, channels, height, width = x.shape
+    x = x.permute(0, 2, 3, 1).reshape(n, height, width, channels // 4, 2, 2)  # (N, H, W, C, i, j)
+    x = x.permute(0, 1, 4, 2, 5, 3).reshape(n, 2 * height, 2 * width, channels // 4)  # (N, 2H, 2W, C)
+    return x.permute(0, 3, 1, 2)
 
 
 class SpatialUpsampler(ModelMixin, ConfigMixin):
@@ -76,7 +97,7 @@ class SpatialUpsampler(ModelMixin, ConfigMixin):
     def __init__(self, in_channels: int = 3, channels: int = 32, num_blocks: int = 4, norm_num_groups: int = 8):
         super().__init__()
         self.conv_in = SpatioTemporalConv(in_channels, channels)
-        self.blocks = nn.Sequential(*(ResnetBlock(channels, norm_num_groups) for _ in range(num_blocks)))
+        self.blocks = nn.ModuleList(ResnetBlock(channels, norm_num_groups) for _ in range(num_blocks))
         self.conv_up = nn.Conv3d(channels, 4 * channels, (1, 3, 3), padding=(0, 1, 1))
         self.conv_out = nn.Conv3d(channels, in_channels, (1, 3, 3), padding=(0, 1, 1))
         nn.init.zeros_(self.conv_out.weight)  # starts as plain bicubic upsampling
@@ -89,16 +110,18 @@ class SpatialUpsampler(ModelMixin, ConfigMixin):
 
     def _upsample(self, frames: torch.Tensor) -> torch.Tensor:
         batch, channels, num_frames, height, width = frames.shape
-        h = self.blocks(self.conv_in(frames))  # (B, C, F, H, W)
-        h = self.conv_up(F.silu(h))  # (B, 4C, F, H, W)
-        h = h.transpose(1, 2).flatten(0, 1)  # (B * F, 4C, H, W)
-        h = F.pixel_shuffle(h, 2)  # (B * F, C, 2H, 2W)
-        h = h.unflatten(0, (batch, num_frames)).transpose(1, 2)  # (B, C, F, 2H, 2W)
-        residual = self.conv_out(F.silu(h))  # (B, 3, F, 2H, 2W)
-        flat = frames.transpose(1, 2).flatten(0, 1)  # (B * F, 3, H, W)
-        bicubic = F.interpolate(flat.float(), scale_factor=2, mode="bicubic", align_corners=False)
-        bicubic = bicubic.to(frames.dtype).unflatten(0, (batch, num_frames)).transpose(1, 2)  # (B, 3, F, 2H, 2W)
-        return bicubic + residual
+        # frames stacked in the batch, channels-last: memory (B, F, H, W, 3) (see SpatioTemporalConv)
+        flat = frames.transpose(1, 2).reshape(batch * num_frames, channels, height, width)
+        flat = flat.contiguous(memory_format=torch.channels_last)  # (B * F, 3, H, W)
+        h = self.conv_in(flat, num_frames)  # (B * F, C, H, W)
+        for block in self.blocks:
+            h = block(h, num_frames)
+        h = F.conv2d(silu(h), self.conv_up.weight.squeeze(2), self.conv_up.bias, padding=1)  # (B * F, 4C, H, W)
+        h = pixel_shuffle(silu(h))  # (B * F, C, 2H, 2W)
+        residual = F.conv2d(h, self.conv_out.weight.squeeze(2), self.conv_out.bias, padding=1)  # (B * F, 3, 2H, 2W)
+        bicubic = F.interpolate(flat.float(), scale_factor=2, mode="bicubic", align_corners=False).to(frames.dtype)
+        output = bicubic + residual  # (B * F, 3, 2H, 2W)
+        return output.unflatten(0, (batch, num_frames)).transpose(1, 2)  # (B, 3, F, 2H, 2W)
 
     def forward(self, frames: torch.Tensor, window: int | None = None) -> torch.Tensor:
         """frames (B, 3, F, H, W) -> (B, 3, F, 2H, 2W). window: output frames per time window (None: all);
