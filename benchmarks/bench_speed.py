@@ -39,7 +39,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_transformers import PROMPT, matmul_peak, sync  # noqa: E402  (benchmarks/ is not a package)
+from bench_transformers import PROMPT, StageTimer, matmul_peak, sync  # noqa: E402  (benchmarks/ is not a package)
 
 from avgen.precision import device_name  # noqa: E402
 
@@ -53,24 +53,15 @@ UPSAMPLER_SIZES = (32, 64, 128, 256)
 STAGES = ("text encoders", "video transformer", "video decode", "upsampler", "video features", "audio transformer", "audio decode", "mux")
 
 
-class StageTimer:
-    """Seconds per stage, from forward hooks on the pipeline's modules and wrappers of the decode methods."""
+class PipelineTimer(StageTimer):
+    """AVGenPipeline's stages (STAGES) and the FLOPs of every video transformer call."""
 
     def __init__(self, pipe, device: torch.device):
-        self.device, self.seconds, self.calls, self._start = device, dict.fromkeys(STAGES, 0.0), dict.fromkeys(STAGES, 0), {}
         modules = {"text_encoder": "text encoders", "audio_text_encoder": "text encoders", "transformer": "video transformer",
                    "upsampler": "upsampler", "video_encoder": "video features", "audio_transformer": "audio transformer"}  # fmt: skip
-        for attribute, stage in modules.items():
-            module = getattr(pipe, attribute, None)
-            if module is not None:
-                module.register_forward_pre_hook(lambda *_, key=(attribute, stage): self.begin(key))
-                module.register_forward_hook(lambda *_, key=(attribute, stage): self.end(key))
+        super().__init__(pipe, device, modules, {"vae": "video decode", "audio_vae": "audio decode"}, stages=STAGES)
         self.transformer_flops = 0.0  # forward FLOPs of every video transformer call (attention included)
         pipe.transformer.register_forward_pre_hook(self.count_flops, with_kwargs=True)
-        for attribute, stage in (("vae", "video decode"), ("audio_vae", "audio decode")):
-            module = getattr(pipe, attribute, None)
-            if module is not None:
-                module.decode = self.wrap(module.decode, stage)
 
     def count_flops(self, module, args, kwargs) -> None:
         from avgen.models.transformer_video import flops_per_token
@@ -79,25 +70,6 @@ class StageTimer:
         tokens = int(np.prod(grid)) // int(np.prod(module.config.patch_size))
         text_tokens = kwargs["encoder_hidden_states"].shape[1]
         self.transformer_flops += flops_per_token(module.config, tokens, text_tokens) * tokens * batch
-
-    def begin(self, key) -> None:
-        sync(self.device)
-        self._start[key] = time.perf_counter()
-
-    def end(self, key) -> None:
-        sync(self.device)
-        self.seconds[key[1]] += time.perf_counter() - self._start.pop(key)
-        self.calls[key[1]] += 1
-
-    def wrap(self, function, stage: str):
-        def timed(*args, **kwargs):
-            self.begin((function, stage))
-            try:
-                return function(*args, **kwargs)
-            finally:
-                self.end((function, stage))
-
-        return timed
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -126,7 +98,7 @@ def one_clip(args, device: torch.device) -> dict:
     """Child: one whole clip with sound at the defaults, timed by stage."""
     duration, fps = parse_format(args.one)
     pipe = load(args.pipeline, device, args.dtype)
-    timer = StageTimer(pipe, device)
+    timer = PipelineTimer(pipe, device)
     sync(device)
     start = time.perf_counter()
     output = pipe(PROMPT, duration=duration, fps=fps, num_inference_steps=args.steps, generator=torch.Generator().manual_seed(0))

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avgen.models.transformer_video import VideoTransformer, flops_per_token
+from avgen.models.transformer_video import VideoTransformer
 from avgen.precision import bf16_is_fast, device_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,34 +112,41 @@ def build(name: str, config: dict, device):
     return model, step
 
 
-class ModelTime:
-    """Seconds spent inside a pipeline's model calls: forward hooks on modules, a wrapper on the decode method."""
+class StageTimer:
+    """Seconds per stage of a pipeline, from forward hooks on its modules (attribute -> stage) and wrappers of
+    their `decode` methods (attribute -> stage); a missing attribute is skipped. `begin`/`end` time anything else."""
 
-    def __init__(self, pipe, device, modules=("transformer", "text_encoder")):
-        self.device, self.seconds, self._start = device, 0.0, 0.0
-        for name in modules:
-            module = getattr(pipe, name, None)
+    def __init__(self, pipe, device, modules: dict[str, str], decoders: dict[str, str], stages=None):
+        stages = stages or list(dict.fromkeys([*modules.values(), *decoders.values()]))
+        self.device, self.seconds, self.calls, self._start = device, dict.fromkeys(stages, 0.0), dict.fromkeys(stages, 0), {}
+        for attribute, stage in modules.items():
+            module = getattr(pipe, attribute, None)
             if module is not None:
-                module.register_forward_pre_hook(lambda *_: self.begin())
-                module.register_forward_hook(lambda *_: self.end())
-        decode = pipe.vae.decode
+                module.register_forward_pre_hook(lambda *_, key=(attribute, stage): self.begin(key))
+                module.register_forward_hook(lambda *_, key=(attribute, stage): self.end(key))
+        for attribute, stage in decoders.items():
+            module = getattr(pipe, attribute, None)
+            if module is not None:
+                module.decode = self.wrap(module.decode, stage)
 
-        def timed_decode(*args, **kwargs):
-            self.begin()
+    def begin(self, key) -> None:
+        sync(self.device)
+        self._start[key] = time.perf_counter()
+
+    def end(self, key) -> None:
+        sync(self.device)
+        self.seconds[key[1]] += time.perf_counter() - self._start.pop(key)
+        self.calls[key[1]] += 1
+
+    def wrap(self, function, stage: str):
+        def timed(*args, **kwargs):
+            self.begin((function, stage))
             try:
-                return decode(*args, **kwargs)
+                return function(*args, **kwargs)
             finally:
-                self.end()
+                self.end((function, stage))
 
-        pipe.vae.decode = timed_decode
-
-    def begin(self):
-        sync(self.device)
-        self._start = time.perf_counter()
-
-    def end(self):
-        sync(self.device)
-        self.seconds += time.perf_counter() - self._start
+        return timed
 
 
 def overhead_pipelines(config: dict, folder: Path, device) -> dict:
@@ -172,19 +179,20 @@ def overhead_pipelines(config: dict, folder: Path, device) -> dict:
 
 def pipeline_overhead(config: dict, folder: Path, device, steps: int, repeats: int) -> list[dict]:
     calls = overhead_pipelines(config, folder, device)
-    timers = {name: ModelTime(pipe, device) for name, (pipe, _) in calls.items()}
+    timers = {name: StageTimer(pipe, device, {"transformer": "models", "text_encoder": "models"}, {"vae": "models"})
+              for name, (pipe, _) in calls.items()}  # fmt: skip
     for _, call in calls.values():  # warm-up (our schedule needs 2 steps at least)
         call(2)
     walls, models = {name: [] for name in calls}, {name: [] for name in calls}
     for _ in range(repeats):  # interleaved, like the transformer timings
         for name, (_, call) in calls.items():
-            timers[name].seconds = 0.0
+            timers[name].seconds["models"] = 0.0
             sync(device)
             start = time.perf_counter()
             call(steps)
             sync(device)
             walls[name].append(time.perf_counter() - start)
-            models[name].append(timers[name].seconds)
+            models[name].append(timers[name].seconds["models"])
     rows = []
     for name in calls:
         overhead = [wall - model for wall, model in zip(walls[name], models[name])]
@@ -227,7 +235,6 @@ def main():
     dtypes = {key: {"fp32": torch.float32, "bf16": torch.bfloat16}[key] for key in chosen}
     models = {name: build(name, config, device) for name in names}
     tokens = 60 * 4 * 4
-    ours_flops = flops_per_token(preset, tokens, TEXT_TOKENS) * tokens * args.batch  # forward FLOPs of one call
     counted = {(name, train): counted_flops(step, train) for name, (_, step) in models.items() for train in (False, True)}
     results = []
     for dtype_name, dtype in dtypes.items():
@@ -251,8 +258,6 @@ def main():
                 flops = counted[name, train]  # the same count for every model: what each really computes
                 row |= {"model_tflops": flops / 1e12, "flops_vs_ours": flops / counted[names[0], train],
                         "achieved_gflop_per_s": flops / median / 1e9, "mfu": flops / median / peaks[dtype_name]}
-                if name == names[0]:
-                    row["model_tflops_formula"] = ours_flops * (3 if train else 1) / 1e12  # flops_per_token, as bench_speed
                 results.append(row)
     print(f"device {device}, batch {args.batch} x {tokens} video tokens + {TEXT_TOKENS} text tokens, "
           f"threads {torch.get_num_threads()}; matmul peak fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s")

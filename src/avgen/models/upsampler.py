@@ -38,8 +38,8 @@ class SpatioTemporalConv(nn.Module):
     images of F x (H*W) pixels with a (3, 1) kernel, so no copy sits between them. Both are oneDNN 2D
     convolutions: on an AVX2 CPU core this runs the tiny upsampler 2-2.8x faster at inference than Conv3d with
     (1, 3, 3) and (3, 1, 1) kernels, whose temporal conv alone cost more than the spatial one at a third of its
-    FLOPs (benchmarks/bench_upsampler.py times both). The
-    parameters stay Conv3d so that checkpoints keep their names and shapes.
+    FLOPs (benchmarks/bench_upsampler.py times both). The parameters stay Conv3d so that checkpoints keep their
+    names and shapes.
     """
 
     def __init__(self, in_channels: int, out_channels: int):
