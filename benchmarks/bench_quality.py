@@ -21,7 +21,8 @@ each in its own folder OUT/<bench>/<duration>/ holding MP4s and a metadata.jsonl
             learned null video, text only).
   edit      VideoEditPipeline on world source clips of edits.sample_edit_pair (every kind in turn): n training
             pairs with train phrasing, n held-out (held-out pair target / held-out phrasing / both). Baseline:
-            SDEdit with the text-to-video model (`sdedit`, below).
+            SDEdit with the text-to-video model (`sdedit`, below). Ceiling: the source through the video
+            autoencoder alone (`autoencoder_roundtrip`), which decodes every edit.
   upsample  UpsamplePipeline (the AVGen folder's upsampler) on world renders at the native size, against the
             world's render at twice the size, beside bicubic.
 
@@ -343,6 +344,30 @@ class _TailScheduler(FlowMatchEulerDiscreteScheduler):
         self.timesteps, self.sigmas = self.timesteps[self.skip :], self.sigmas[self.skip :]
 
 
+@torch.no_grad()
+def _source_latents(pipe, frames: np.ndarray) -> torch.Tensor:
+    """(F, H, W, 3) uint8 -> vae.encode(...).mode() * scaling_factor, (1, C, F', H', W') float (as the edit pipeline encodes)."""
+    vae = pipe.vae
+    video = torch.from_numpy(frames).to(pipe._execution_device).permute(3, 0, 1, 2)[None].float() / 127.5 - 1  # (1, 3, F, H, W)
+    return vae.encode(video.to(vae.dtype)).latent_dist.mode().float() * vae.config.scaling_factor
+
+
+@torch.no_grad()
+def autoencoder_roundtrip(avgen_pipe, source: Path) -> AVGenOutput:
+    """The source through the video autoencoder and nothing else (encode, then the pipeline's tiled decode): an
+    edit that changes nothing. Every edit model's output is decoded by this vae, so its preservation is the
+    ceiling of theirs."""
+    frames, audio, fps, sample_rate = evaluate._decode(source)
+    pipe = avgen_pipe.text_to_video
+    latents = _source_latents(pipe, frames).to(pipe.vae.dtype) / pipe.vae.config.scaling_factor
+    video = pipe.vae.decode(
+        latents, num_frames=len(frames), tile_latent_frames=pipe.config.vae_tile_latent_frames,
+        tile_overlap=pipe.config.vae_tile_overlap, return_dict=False,
+    )[0]  # fmt: skip
+    video = pipe.video_processor.postprocess_video(video.float(), output_type="np")
+    return AVGenOutput(frames=video, audio=audio[None], fps=fps, sample_rate=sample_rate, metadata=[{"generator": "avgen vae round trip (benchmark ceiling)"}])
+
+
 def sdedit(avgen_pipe, source: Path, prompt: str, steps: int, sigma: float, generator) -> AVGenOutput:
     """SDEdit (Meng et al., ICLR 2022) with the text-to-video model, the baseline of instruction editing:
     1. the source MP4's frames -> vae.encode (mode) * scaling_factor -> source latents x1 (1, C, F', H', W');
@@ -358,10 +383,8 @@ def sdedit(avgen_pipe, source: Path, prompt: str, steps: int, sigma: float, gene
     scheduler = _TailScheduler.from_config(pipe.scheduler.config)
     scheduler.skip = skip
     pipe.scheduler = scheduler
-    device, vae = pipe._execution_device, pipe.vae
-    with torch.no_grad():
-        video = torch.from_numpy(frames).to(device).permute(3, 0, 1, 2)[None].float() / 127.5 - 1  # (1, 3, F, H, W)
-        x1 = vae.encode(video.to(vae.dtype)).latent_dist.mode().float() * vae.config.scaling_factor
+    device = pipe._execution_device
+    x1 = _source_latents(pipe, frames)
     noise = randn_tensor(x1.shape, generator=generator, device=device, dtype=x1.dtype)
     t = torch.full((1,), 1 - linear_quadratic_sigmas(steps)[skip], device=device)
     output = pipe(
@@ -394,7 +417,9 @@ def edit_rows(args, duration: float, fps: int, resolution: int) -> list[dict]:
                 "seed": _seed(name), "method": "edit", "index": index,
             })  # fmt: skip
     baseline = [row for row in rows if row["index"] < args.baseline_n]
-    return rows + [{**row, "file_name": f"sdedit/{row['file_name']}", "method": "sdedit"} for row in baseline]
+    return rows + [
+        {**row, "file_name": f"{method}/{row['file_name']}", "method": method} for method in ("sdedit", "autoencoder") for row in baseline
+    ]
 
 
 @functools.lru_cache(maxsize=None)
@@ -413,8 +438,11 @@ def edit_figures(pairs, folder) -> dict:
         errors.append(float(np.mean([math.dist(p, q) for p, q in both])) if both else None)
     figures = {"edit/trajectory_error_px": evaluate._mean(errors)}
     for kind in EDIT_KINDS:
-        hits = [float(record["edit"]["success"]) for record, row in pairs if row["kind"] == kind]
-        figures[f"edit/success/{kind}"] = evaluate._mean(hits)
+        records = [record["edit"] for record, row in pairs if row["kind"] == kind]
+        figures[f"edit/success/{kind}"] = evaluate._mean(float(edit["success"]) for edit in records)
+        figures[f"edit/preservation_psnr/{kind}"] = evaluate._mean(
+            edit["preservation_psnr"] for edit in records if edit["preservation_psnr"] not in (None, math.inf)
+        )
     return figures
 
 
@@ -425,6 +453,8 @@ def run_edit(args, models: Models, duration: float, fps: int) -> dict:
     def make(row):
         source = folder / row["edit"]["source_file"]
         _render_input(source, ClipSpec.from_dict(row["source_spec"]))
+        if row["method"] == "autoencoder":
+            return autoencoder_roundtrip(models.avgen, source)
         if row["method"] == "sdedit":
             return sdedit(models.avgen, source, row["caption"], args.steps, args.sdedit_sigma, models.generator(row))
         return models.edit(str(source), prompt=row["instruction"], num_inference_steps=args.steps, generator=models.generator(row))
@@ -434,7 +464,7 @@ def run_edit(args, models: Models, duration: float, fps: int) -> dict:
     generate(folder, rows, settings, make)
     groups = {
         f"{label}/{split}": (lambda method, split: lambda row: row["method"] == method and row["split"] == split)(method, split)
-        for method, label in (("edit", "edit model"), ("sdedit", "SDEdit baseline"))
+        for method, label in (("edit", "edit model"), ("sdedit", "SDEdit baseline"), ("autoencoder", "autoencoder only"))
         for split in EVAL_SPLITS
     }
     return judge_groups(folder, rows, groups, args.workers, edit_figures)

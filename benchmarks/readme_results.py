@@ -63,6 +63,12 @@ def quality_table(quality: dict) -> list[str]:
                 cells = [show(groups.get(group.format(split=split), {}).get(figure), kind)
                          for group in (model, baseline) for split in ("heldin", "heldout")]  # fmt: skip
                 rows.append([bench, label, figure, cells[0], cells[1], baseline_name, cells[2], cells[3], target])
+    for name, groups in quality.get("edit", {}).get("formats", {}).items():
+        # the source through the vae alone: no edit decoded by it can keep more of the source
+        for figure, kind in (("edit/preservation_psnr", "dB"), ("edit/trajectory_error_px", "px")):
+            ceiling = [show(groups.get(f"autoencoder only/{split}", {}).get(figure), kind) for split in ("heldin", "heldout")]
+            if ceiling != ["–", "–"]:
+                rows.append(["edit", name, f"{figure}, the source through the vae (no edit): the ceiling", *ceiling, "", "", "", ""])
     for name, groups in quality.get("upsample", {}).get("formats", {}).items():
         figures = groups.get("upsampler", {})
         rows.append(["upsample", f"{name} (n {figures.get('clips')})", "PSNR vs the 2x render", show(figures.get("upsampling/psnr"), "dB"),

@@ -42,7 +42,8 @@ GROUPS = {
     "video": {"heldin": 2, "heldout": 2, "heldout pairs": 1, "heldout captions": 1, "diversity": 2,
               "random weights/heldin": 1, "random weights/heldout": 1},
     "foley": {"video+text/heldin": 2, "video+text/heldout": 2, "text only (null video)/heldin": 1, "text only (null video)/heldout": 1},
-    "edit": {"edit model/heldin": 2, "edit model/heldout": 2, "SDEdit baseline/heldin": 1, "SDEdit baseline/heldout": 1},
+    "edit": {"edit model/heldin": 2, "edit model/heldout": 2, "SDEdit baseline/heldin": 1, "SDEdit baseline/heldout": 1,
+             "autoencoder only/heldin": 1, "autoencoder only/heldout": 1},
     "upsample": {"upsampler": 2},
 }  # fmt: skip
 
@@ -107,3 +108,18 @@ def test_sdedit_runs_the_tail_of_the_schedule_from_the_noised_source(bench, tmp_
     assert skip == 4
     np.testing.assert_allclose(times, [1 - s for s in sigmas[skip:]], atol=1e-6)  # guidance: one batched forward a step
     assert output.frames.shape == (1, 8, 32, 32, 3) and output.audio is not None
+
+
+def test_the_autoencoder_ceiling_is_the_source_through_the_vae_only(bench, tmp_path, monkeypatch):
+    """No transformer runs; the frames are the vae's decode of the source's latents, with the source's sound."""
+    pipe = avgen_pipeline()
+    frames = np.random.default_rng(0).integers(0, 255, (8, 32, 32, 3), dtype=np.uint8)
+    source = write_video(tmp_path / "source.mp4", frames, 24, audio=np.zeros((1, 16_000 // 3), np.float32), sample_rate=16_000)
+    monkeypatch.setattr(pipe.transformer, "forward", lambda *a, **k: pytest.fail("the transformer ran"))
+    output = bench.autoencoder_roundtrip(pipe, source)
+    decoded = bench.evaluate._decode(source)[0]
+    latents = bench._source_latents(pipe.text_to_video, decoded) / pipe.vae.config.scaling_factor
+    with torch.no_grad():
+        expected = pipe.vae.decode(latents, num_frames=8).sample.clamp(-1, 1) / 2 + 0.5  # (1, 3, F, H, W) in [0, 1]
+    assert output.frames.shape == (1, 8, 32, 32, 3) and output.audio.shape[-1] == 16_000 // 3
+    np.testing.assert_allclose(output.frames[0], expected[0].permute(1, 2, 3, 0).numpy(), atol=1e-5)

@@ -283,6 +283,19 @@ def test_edit_task_starts_as_the_text_to_video_model_and_trains(preset, tmp_path
     export(run_dir, "edit_transformer", tmp_path / "out2" / "edit_transformer")  # from the checkpoint alone
     assert VideoTransformer.from_pretrained(tmp_path / "out2" / "edit_transformer").config.in_channels == 8
 
+    # an edit pipeline as init: its transformer is trained on as it is (no second doubling), and the card says so
+    edit_init = tmp_path / "edit_init"
+    edit_init.mkdir()
+    (tmp_path / "out" / "edit_transformer").rename(edit_init / "transformer")
+    export(run_dir, "text_encoder", edit_init / "text_encoder")
+    options["init"] = str(edit_init)
+    train(config(preset, tmp_path / "edit2", "edit", options=options, max_steps=1))
+    export(tmp_path / "edit2", "edit_transformer", tmp_path / "out3" / "edit_transformer")
+    card = (tmp_path / "out3" / "edit_transformer" / "MODEL_CARD.md").read_text()
+    assert f"initialised from: the edit model of {edit_init}" in card
+    continued = VideoTransformer.from_pretrained(tmp_path / "out3" / "edit_transformer")
+    assert continued.config.in_channels == 8 and continued.config.out_channels == 4
+
 
 def test_assemble_makes_exported_components_a_loadable_pipeline(tmp_path):
     from avgen.pipelines import AVGenPipeline

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from avgen.training.checkpoint import latest_checkpoint
-from avgen.training.tasks import EVAL_SEED
+from avgen.training.tasks import EVAL_SEED, is_edit_transformer
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
@@ -112,9 +112,9 @@ def model_card(run_dir: str | Path, name: str, destination: str | Path, report: 
         pairs = len(list(Path(edit_cache).glob("shard-*.safetensors"))) or "N"
         data = f"the world's training edit pairs ({pairs} shards of 32, both formats) with {data} mixed in"
         command += f"avgen cache-latents {vae} {edit_cache} --edits --shards {pairs}\n"
-    # the edit task starts from a text-to-video model through its option init (input channels doubled)
-    initialised = config.get("init_from") or (f"the text-to-video model of {config['options']['init']} (input channels doubled, "
-                                              "the new ones zero)" if config["options"].get("init") else "random (the preset config)")
+    # the edit task starts from a text-to-video model through its option init (input channels doubled), or goes on
+    # training an edit model's
+    initialised = config.get("init_from") or _edit_init(config["options"].get("init")) or "random (the preset config)"
     command += (f"avgen train {config['task']} --run-dir {config['run_dir']} --max-steps {config['max_steps']} "
                f"--batch-size {config['batch_size']} --learning-rate {config['learning_rate']} "
                f"--warmup-steps {config['warmup_steps']} --seed {config['seed']} --mixed-precision {config['mixed_precision']}"
@@ -252,3 +252,13 @@ def assemble(
         pipeline = VideoEditPipeline(**shared, **base, **_load_components(folder, EDIT_COMPONENTS))
     pipeline.to(DTYPES[dtype]).save_pretrained(folder, safe_serialization=True)
     return folder
+
+
+def _edit_init(init: str | None) -> str | None:
+    """How the edit task's option init started the run, for the model card (None without one)."""
+    if not init:
+        return None
+    path = Path(init) / "transformer" / "config.json"
+    if path.is_file() and is_edit_transformer(json.loads(path.read_text())):
+        return f"the edit model of {init} (its transformer and text encoder, trained on)"
+    return f"the text-to-video model of {init} (input channels doubled, the new ones zero)"

@@ -402,6 +402,11 @@ def edit_transformer_from(transformer):
     return edit
 
 
+def is_edit_transformer(config) -> bool:
+    """Whether a VideoTransformer config is an edit model's: its input is [x_t, source latents], twice its output."""
+    return config["in_channels"] == 2 * (config.get("out_channels") or config["in_channels"])
+
+
 class EditTask(TextToVideoTask):
     """Instruction editing (Movie Gen Edit): the edit transformer sees [x_t, source latents] on the channel
     axis and the instruction as text; it and its text encoder start from the trained text-to-video ones.
@@ -411,6 +416,8 @@ class EditTask(TextToVideoTask):
       keeps generating from text alone.
     - source_dropout / caption_dropout: share of edit samples trained without the source video / without
       the instruction: the unconditional branches of InstructPix2Pix-style guidance.
+    - init: a text-to-video pipeline folder (its transformer gets the zero source channels) or an edit
+      pipeline folder (its transformer and text encoder are trained on).
     """
 
     DEFAULTS = dict(TextToVideoTask.DEFAULTS, init="weights/tiny", edit_cache="", t2v_mix=0.25, source_dropout=0.1)
@@ -421,7 +428,9 @@ class EditTask(TextToVideoTask):
         from avgen.models.transformer_video import VideoTransformer
 
         init = Path(self.options["init"])
-        transformer = edit_transformer_from(VideoTransformer.from_pretrained(init / "transformer", torch_dtype=torch.float32))
+        transformer = VideoTransformer.from_pretrained(init / "transformer", torch_dtype=torch.float32)
+        if not is_edit_transformer(transformer.config):  # an edit pipeline's own transformer is continued as it is
+            transformer = edit_transformer_from(transformer)
         text_encoder = T5EncoderModel.from_pretrained(init / "text_encoder", torch_dtype=torch.float32)
         return {"edit_transformer": transformer, "text_encoder": text_encoder}
 

@@ -343,6 +343,24 @@ def track_subject(masks: dict[str, np.ndarray], lit: np.ndarray) -> dict:
     return {"color": color, "frames": frames, "frame_colors": frame_colors}
 
 
+def subject_pixels(frames: np.ndarray, verdict: dict) -> np.ndarray:
+    """(F, H, W) bool: the tracked subject's own pixels per frame - its palette colour inside the box the
+    verdict (`judge_video(frames, ...)`) found, grown by one pixel for the world's 1-px outline; empty
+    where no subject was found. Unlike the box, it leaves out the background around the subject, which a
+    scene edit (background, weather, night) is meant to change."""
+    frames = np.asarray(frames)
+    pixels = np.zeros(frames.shape[:3], bool)
+    color = verdict["subject"]["color"]
+    if color is None:
+        return pixels
+    colored = palette_masks(_ycc(frames), verdict["background"])[color]
+    for i, box in enumerate(verdict["track"]["box"][: len(frames)]):
+        if box is not None:
+            x0, y0, x1, y1 = box
+            pixels[i, y0:y1, x0:x1] = colored[i, y0:y1, x0:x1]
+    return ndimage.binary_dilation(pixels, structure=np.array([[[0, 1, 0], [1, 1, 1], [0, 1, 0]]], bool))
+
+
 def _kind_of(component: dict) -> str:
     if component["aspect"] >= CAR_MIN_ASPECT:
         return "car"

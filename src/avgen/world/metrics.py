@@ -8,7 +8,7 @@ rendering anything.
 - sync: `event_sync` (offset of each visual event to the nearest audio onset) and `av_align` (TempoTokens).
 - consistency: `temporal_consistency` (colour/identity stability of the subject track, flicker).
 - diversity: `diversity` (trajectories and event times across seeds of one prompt).
-- editing: `edit_success`, `preservation_psnr` with `subject_mask`.
+- editing: `edit_success`, `preservation_psnr` with `subject_mask` (subject edits) or `judge.subject_pixels` (scene edits).
 - upsampling: `psnr`, `ssim` (Wang et al. 2004, Gaussian window).
 """
 
