@@ -51,6 +51,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from avgen.flow_matching import interpolate, linear_quadratic_sigmas
 from avgen.muxer import write_video
 from avgen.outputs import AVGenOutput
+from avgen.pipelines.video_input import postprocess_frames
 from avgen.world import evaluate, judge, metrics, render_clip, simulate
 from avgen.world.captions import caption
 from avgen.world.edits import EDIT_KINDS, sample_edit_pair
@@ -344,28 +345,15 @@ class _TailScheduler(FlowMatchEulerDiscreteScheduler):
         self.timesteps, self.sigmas = self.timesteps[self.skip :], self.sigmas[self.skip :]
 
 
-@torch.no_grad()
-def _source_latents(pipe, frames: np.ndarray) -> torch.Tensor:
-    """(F, H, W, 3) uint8 -> vae.encode(...).mode() * scaling_factor, (1, C, F', H', W') float (as the edit pipeline encodes)."""
-    vae = pipe.vae
-    video = torch.from_numpy(frames).to(pipe._execution_device).permute(3, 0, 1, 2)[None].float() / 127.5 - 1  # (1, 3, F, H, W)
-    return vae.encode(video.to(vae.dtype)).latent_dist.mode().float() * vae.config.scaling_factor
-
-
-@torch.no_grad()
-def autoencoder_roundtrip(avgen_pipe, source: Path) -> AVGenOutput:
-    """The source through the video autoencoder and nothing else (encode, then the pipeline's tiled decode): an
-    edit that changes nothing. Every edit model's output is decoded by this vae, so its preservation is the
-    ceiling of theirs."""
+def autoencoder_roundtrip(edit_pipe, source: Path) -> AVGenOutput:
+    """The source through the edit pipeline's own stages without its transformer (prepare_frames, encode_source,
+    decode_latents): an edit that changes nothing. Every edit is decoded by this vae, so this preservation is
+    the ceiling of theirs."""
     frames, audio, fps, sample_rate = evaluate._decode(source)
-    pipe = avgen_pipe.text_to_video
-    latents = _source_latents(pipe, frames).to(pipe.vae.dtype) / pipe.vae.config.scaling_factor
-    video = pipe.vae.decode(
-        latents, num_frames=len(frames), tile_latent_frames=pipe.config.vae_tile_latent_frames,
-        tile_overlap=pipe.config.vae_tile_overlap, return_dict=False,
-    )[0]  # fmt: skip
-    video = pipe.video_processor.postprocess_video(video.float(), output_type="np")
-    return AVGenOutput(frames=video, audio=audio[None], fps=fps, sample_rate=sample_rate, metadata=[{"generator": "avgen vae round trip (benchmark ceiling)"}])
+    video = edit_pipe.prepare_frames(frames[None])  # (1, F, 3, H, W) in [0, 1]
+    edited = edit_pipe.decode_latents(edit_pipe.encode_source(video), len(frames))
+    return AVGenOutput(frames=postprocess_frames(edited, "np"), audio=audio[None], fps=fps, sample_rate=sample_rate,
+                       metadata=[{"generator": "avgen vae round trip (benchmark ceiling)"}])
 
 
 def sdedit(avgen_pipe, source: Path, prompt: str, steps: int, sigma: float, generator) -> AVGenOutput:
@@ -383,8 +371,10 @@ def sdedit(avgen_pipe, source: Path, prompt: str, steps: int, sigma: float, gene
     scheduler = _TailScheduler.from_config(pipe.scheduler.config)
     scheduler.skip = skip
     pipe.scheduler = scheduler
-    device = pipe._execution_device
-    x1 = _source_latents(pipe, frames)
+    device, vae = pipe._execution_device, pipe.vae
+    with torch.no_grad():
+        video = torch.from_numpy(frames).to(device).permute(3, 0, 1, 2)[None].float() / 127.5 - 1  # (1, 3, F, H, W)
+        x1 = vae.encode(video.to(vae.dtype)).latent_dist.mode().float() * vae.config.scaling_factor
     noise = randn_tensor(x1.shape, generator=generator, device=device, dtype=x1.dtype)
     t = torch.full((1,), 1 - linear_quadratic_sigmas(steps)[skip], device=device)
     output = pipe(
@@ -454,7 +444,7 @@ def run_edit(args, models: Models, duration: float, fps: int) -> dict:
         source = folder / row["edit"]["source_file"]
         _render_input(source, ClipSpec.from_dict(row["source_spec"]))
         if row["method"] == "autoencoder":
-            return autoencoder_roundtrip(models.avgen, source)
+            return autoencoder_roundtrip(models.edit, source)
         if row["method"] == "sdedit":
             return sdedit(models.avgen, source, row["caption"], args.steps, args.sdedit_sigma, models.generator(row))
         return models.edit(str(source), prompt=row["instruction"], num_inference_steps=args.steps, generator=models.generator(row))

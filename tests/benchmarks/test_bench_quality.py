@@ -112,13 +112,13 @@ def test_sdedit_runs_the_tail_of_the_schedule_from_the_noised_source(bench, tmp_
 
 def test_the_autoencoder_ceiling_is_the_source_through_the_vae_only(bench, tmp_path, monkeypatch):
     """No transformer runs; the frames are the vae's decode of the source's latents, with the source's sound."""
-    pipe = avgen_pipeline()
+    pipe = edit_pipeline()
     frames = np.random.default_rng(0).integers(0, 255, (8, 32, 32, 3), dtype=np.uint8)
     source = write_video(tmp_path / "source.mp4", frames, 24, audio=np.zeros((1, 16_000 // 3), np.float32), sample_rate=16_000)
     monkeypatch.setattr(pipe.transformer, "forward", lambda *a, **k: pytest.fail("the transformer ran"))
     output = bench.autoencoder_roundtrip(pipe, source)
-    decoded = bench.evaluate._decode(source)[0]
-    latents = bench._source_latents(pipe.text_to_video, decoded) / pipe.vae.config.scaling_factor
+    decoded = torch.from_numpy(bench.evaluate._decode(source)[0]).permute(0, 3, 1, 2)[None] / 255  # (1, F, 3, H, W)
+    latents = pipe.encode_source(decoded) / pipe.vae.config.scaling_factor
     with torch.no_grad():
         expected = pipe.vae.decode(latents, num_frames=8).sample.clamp(-1, 1) / 2 + 0.5  # (1, 3, F, H, W) in [0, 1]
     assert output.frames.shape == (1, 8, 32, 32, 3) and output.audio.shape[-1] == 16_000 // 3

@@ -364,6 +364,19 @@ class VideoEditPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
             latents.append(self.vae.encode(sample).latent_dist.mode())
         return torch.cat(latents).float() * self.vae.config.scaling_factor
 
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """(B, C, F', H', W') latents scaled like encode_source's -> (B, F, 3, H, W) float in [0, 1], decoded in
+        temporal tiles, so memory follows the tile and not the clip length."""
+        decoded = self.vae.decode(
+            latents.to(self.vae.dtype) / self.vae.config.scaling_factor,
+            num_frames=num_frames,
+            tile_latent_frames=self.config.vae_tile_latent_frames,
+            tile_overlap=self.config.vae_tile_overlap,
+            return_dict=False,
+        )[0]  # (B, 3, F, H, W) in [-1, 1]
+        return (decoded.float() / 2 + 0.5).clamp(0, 1).transpose(1, 2)
+
     def encode_prompt(self, *args, **kwargs):
         """TextToVideoPipeline.encode_prompt (same arguments and results): (B*n, L, text_dim) embeddings and
         (B*n, L) masks of the instructions and, with guidance, of the negative prompt."""
@@ -563,18 +576,11 @@ class VideoEditPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
                     negative_prompt_embeds = callback_outputs.pop("negative_prompt_embeds", negative_prompt_embeds)
                 progress_bar.update()
 
-        # 8. Decode in temporal tiles, so memory follows the tile and not the clip length
+        # 8. Decode in temporal tiles
         if output_type == "latent":
             edited = video_frames = latents
         else:
-            decoded = self.vae.decode(
-                latents.to(self.vae.dtype) / self.vae.config.scaling_factor,
-                num_frames=num_frames,
-                tile_latent_frames=self.config.vae_tile_latent_frames,
-                tile_overlap=self.config.vae_tile_overlap,
-                return_dict=False,
-            )[0]  # (B*n, 3, F, H, W) in [-1, 1]
-            edited = (decoded.float() / 2 + 0.5).clamp(0, 1).transpose(1, 2)  # (B*n, F, 3, H, W) in [0, 1]
+            edited = self.decode_latents(latents, num_frames)  # (B*n, F, 3, H, W) in [0, 1]
             video_frames = postprocess_frames(edited, output_type)
 
         # 9. Sound: regenerated for the edited frames (the generator continues), or the input's own

@@ -361,6 +361,14 @@ def subject_pixels(frames: np.ndarray, verdict: dict) -> np.ndarray:
     return ndimage.binary_dilation(pixels, structure=np.array([[[0, 1, 0], [1, 1, 1], [0, 1, 0]]], bool))
 
 
+def majority(labels: list) -> str | None:
+    """The most frequent label that is not None; a tie goes to the label seen first. (Not max over a set:
+    a set of strings iterates in an order that changes with PYTHONHASHSEED, so ties changed the verdict
+    from one process to the next.)"""
+    seen = [label for label in dict.fromkeys(labels) if label is not None]
+    return max(seen, key=labels.count) if seen else None
+
+
 def _kind_of(component: dict) -> str:
     if component["aspect"] >= CAR_MIN_ASPECT:
         return "car"
@@ -504,7 +512,7 @@ def judge_video(frames: np.ndarray, fps: float) -> dict:
     components = tracked["frames"]
     found = [c for c in components if c is not None]
     kinds = [_kind_of(c) if c is not None else None for c in components]
-    kind = max(set(k for k in kinds if k), key=kinds.count) if found else None
+    kind = majority(kinds) if found else None
 
     # Camera-compensated motion in frame-0 pixels: a static world point keeps x - offset (pan, tracking)
     # or (x - centre) / zoom (zoom).
