@@ -124,3 +124,20 @@ train edit edit --max-steps "$EDIT_STEPS" --batch-size "$T2V_BATCH" --learning-r
 [ -f "$OUT-edit/transformer/config.json" ] || $AVGEN export "$RUNS/edit" edit_transformer "$OUT-edit/transformer"
 [ -f "$OUT-edit/text_encoder/config.json" ] || $AVGEN export "$RUNS/edit" text_encoder "$OUT-edit/text_encoder"
 [ -f "$OUT-edit/model_index.json" ] || $AVGEN assemble "$OUT-edit" --edit-base "$OUT"
+
+# 8. sessions 11-12 (off by default, not shipped): the text path of the text-to-video model. The jointly trained T5
+#    puts 96 % of every token's energy in one shared direction, so one word of a prompt moves the velocity by ~0.5 %
+#    (benchmarks/bench_text_path.py). This stage goes on from $OUT's transformer with the text encoder frozen, its
+#    states standardized per feature (statistics measured at the start and folded into text_proj) and a pooled-text
+#    path into adaLN (VideoTransformer's text_standardization, pooled_text). 9,000 steps (35 min on two threads)
+#    doubled the velocity's answer to a word and lowered the flow loss 0.226 -> 0.173, but judged no better on
+#    64 + 64 prompts: background and weather up, subject and motion down (weights/tiny/MODEL_CARD.md).
+#    REFINE_T2V_STEPS=9000 runs it (after the edit stage, which starts from the text-to-video model before it).
+REFINE_T2V_STEPS="${REFINE_T2V_STEPS:-0}"
+if [ "$REFINE_T2V_STEPS" -gt 0 ]; then
+  $AVGEN cache-latents "$OUT/vae" "$RUNS/latents" --shards "${REFINE_T2V_SHARDS:-32}" --workers "$WORKERS"  # 12 -> 32 shards
+  refine t2v-2 t2v transformer --max-steps "$REFINE_T2V_STEPS" --batch-size "$T2V_BATCH" --learning-rate 5e-4 \
+    --warmup-steps 100 --seed 2 --eval-every 1000 --option vae="$OUT/vae" --option latent_cache="$RUNS/latents" \
+    --option crop_latent_frames=16 --option full_clips_from="$REFINE_T2V_STEPS" --option train_text_encoder=false \
+    --option text_standardization=true --option pooled_text=true
+fi

@@ -218,3 +218,36 @@ def test_frame_offset_places_a_window_at_its_frame_positions():
     torch.testing.assert_close(moved, at_zero)  # the offset only selects which frame positions are added
     with pytest.raises(ValueError, match="from frame 5"):
         model(x, text, 0.5, 24, frame_offset=5)
+
+
+def test_text_standardization_and_pooled_text_keep_a_trained_model_s_function():
+    """An older model loads into the text_standardization + pooled_text shape (its new keys optional, at
+    their neutral values); calibrate_text changes text_proj's parametrisation, not the output."""
+    old = randomize_zero_initialized(get_dummy_transformer())
+    new = get_dummy_transformer(text_standardization=True, pooled_text=True)
+    missing, unexpected = new.load_state_dict(old.state_dict(), strict=False)
+    assert set(missing) == new.optional_init_keys() == {"text_mean", "text_scale", "pooled_text_proj.weight", "pooled_text_proj.bias"}
+    assert not unexpected
+    inputs = get_dummy_inputs()
+    # a text encoder like the shipped one: a large offset shared by every token, small per-token content
+    generator = torch.Generator().manual_seed(5)
+    inputs["encoder_hidden_states"] = 0.2 * inputs["encoder_hidden_states"] + 3 * torch.randn(12, generator=generator)
+    with torch.no_grad():
+        expected = old(**inputs).sample
+        new.calibrate_text(inputs["encoder_hidden_states"], inputs["encoder_attention_mask"])
+        torch.testing.assert_close(new(**inputs).sample, expected, atol=1e-5, rtol=1e-4)
+        tokens = inputs["encoder_hidden_states"][inputs["encoder_attention_mask"].bool()]
+        standardized = (tokens - new.text_mean) * new.text_scale
+        torch.testing.assert_close(standardized.mean(0), torch.zeros(12), atol=1e-5, rtol=0)
+        torch.testing.assert_close(standardized.std(0), torch.ones(12), atol=1e-4, rtol=0)
+        new.calibrate_text(inputs["encoder_hidden_states"] * 2 + 1, inputs["encoder_attention_mask"])  # again: composes
+        torch.testing.assert_close(new(**inputs).sample, expected, atol=1e-5, rtol=1e-4)
+        # the pooled path, once open, makes the output depend on the prompt's padding-free mean
+        new.pooled_text_proj.weight.fill_(0.05)
+        changed = new(**inputs).sample
+        assert not torch.allclose(changed, expected, atol=1e-4)
+        padded = dict(inputs, encoder_hidden_states=inputs["encoder_hidden_states"].clone())
+        padded["encoder_hidden_states"][1, 3:] = 100.0  # behind the mask
+        torch.testing.assert_close(new(**padded).sample, changed)
+    with pytest.raises(ValueError, match="text_standardization=True"):
+        old.calibrate_text(inputs["encoder_hidden_states"], inputs["encoder_attention_mask"])

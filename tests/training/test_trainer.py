@@ -296,6 +296,17 @@ def test_edit_task_starts_as_the_text_to_video_model_and_trains(preset, tmp_path
     continued = VideoTransformer.from_pretrained(tmp_path / "out3" / "edit_transformer")
     assert continued.config.in_channels == 8 and continued.config.out_channels == 4
 
+    # the same edit model continued with standardized text and a frozen text encoder: the edit transformer
+    # gets the new shape, calibrated on the text encoder (session 11's recipe)
+    options.update(train_text_encoder=False, text_standardization=True, pooled_text=True)
+    train(config(preset, tmp_path / "edit3", "edit", options=options, max_steps=1))
+    standardized = VideoTransformer.from_pretrained(tmp_path / "edit3" / "final" / "edit_transformer")
+    assert standardized.config.text_standardization and standardized.config.pooled_text
+    assert standardized.config.in_channels == 8 and not torch.equal(standardized.text_scale, torch.ones(32))
+    frozen = T5EncoderModel.from_pretrained(tmp_path / "edit3" / "final" / "text_encoder")
+    for (name, a), b in zip(T5EncoderModel.from_pretrained(edit_init / "text_encoder").state_dict().items(), frozen.state_dict().values()):
+        assert torch.equal(a, b), name
+
 
 def test_assemble_makes_exported_components_a_loadable_pipeline(tmp_path):
     from avgen.pipelines import AVGenPipeline
@@ -419,3 +430,49 @@ def test_edit_curriculum_crops_target_and_source_to_the_same_window(preset):
     assert seen["x1"][0, 0, 0, 0, 0] == seen["offset"] * scale  # and the window keeps its frame positions
     task.loss({}, batch, step=5)
     assert seen["x1"].shape[2] == 10 and seen["offset"] == 0  # the full-length phase
+
+
+def test_t2v_with_a_frozen_text_encoder_and_standardized_text_starts_from_an_older_export(preset, tmp_path):
+    """init_from an export without text_standardization: the run calibrates the statistics on the frozen
+    text encoder (step 0 is the same function), trains the transformer only, and exports the new shape."""
+    from avgen.training.export import export
+
+    options = {"vae": str(preset / "trained_vae"), "resolution": 32}
+    first = tmp_path / "first"
+    train(config(preset, first, "t2v", options=options, max_steps=1))
+    for name in ("transformer", "text_encoder"):
+        export(first, name, tmp_path / "weights" / name, dtype="fp32")
+    older = VideoTransformer.from_pretrained(tmp_path / "weights" / "transformer")
+    text_encoder = build_text_encoder(tiny_text_encoder_config(d_model=32, num_layers=1, num_heads=2, d_ff=64))
+    text_encoder = type(text_encoder).from_pretrained(tmp_path / "weights" / "text_encoder")
+
+    new = {**options, "train_text_encoder": False, "text_standardization": True, "pooled_text": True}
+    second = tmp_path / "second"
+    train(config(preset, second, "t2v", options=new, max_steps=0, init_from=str(tmp_path / "weights")))
+    started = VideoTransformer.from_pretrained(second / "final" / "transformer")
+    assert started.config.text_standardization and started.config.pooled_text
+    assert not torch.equal(started.text_scale, torch.ones(32))  # calibrated on the text encoder's states
+    generator = torch.Generator().manual_seed(0)
+    inputs = dict(hidden_states=torch.randn(2, 4, 2, 4, 4, generator=generator), timestep=torch.tensor([0.2, 0.7]), fps=8,
+                  encoder_hidden_states=torch.randn(2, 6, 32, generator=generator) + started.text_mean,
+                  encoder_attention_mask=torch.ones(2, 6))
+    with torch.no_grad():
+        torch.testing.assert_close(started(**inputs).sample, older(**inputs).sample, atol=1e-5, rtol=1e-4)
+
+    third = tmp_path / "third"
+    train(config(preset, third, "t2v", options=new, max_steps=2, init_from=str(tmp_path / "weights")))
+    trained = type(text_encoder).from_pretrained(third / "final" / "text_encoder")
+    for (name, a), b in zip(text_encoder.state_dict().items(), trained.state_dict().values()):
+        assert torch.equal(a, b), name  # frozen
+    assert not torch.equal(VideoTransformer.from_pretrained(third / "final" / "transformer").pooled_text_proj.weight,
+                           started.pooled_text_proj.weight)
+
+
+def test_init_from_an_export_of_another_shape_fails(preset, tmp_path):
+    from avgen.training.trainer import load_exported_weights
+
+    other = VideoTransformer(in_channels=4, num_layers=2, dim=32, ffn_dim=64, num_attention_heads=2, text_dim=32,
+                             pos_embed_size=(64, 4, 4), timestep_embedding_dim=32)
+    other.save_pretrained(tmp_path / "weights" / "transformer")
+    with pytest.raises(RuntimeError, match="does not match the run's transformer: missing"):
+        load_exported_weights(tmp_path / "weights", {"transformer": VideoTransformer.from_config(TINY["transformer"].config)})

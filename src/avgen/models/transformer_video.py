@@ -10,6 +10,8 @@ One class builds every size, from the unit-test model to the paper's 1B and 30B 
   The modulation is SHARED across blocks (PixArt-alpha's adaLN-single): one linear maps the embedding to
   6 * dim, and each block adds its own learned (6, dim) table. A per-block dim -> 6 * dim linear (DiT)
   would add 6 * dim^2 per block: 40B parameters at the 30B shape instead of 29B.
+- optional (session 11, see the Args): text states standardized per feature with the text encoder's fixed
+  statistics before the projection, and the pooled text added to the time embedding (SD3's pooled path).
 The shared modulation (hence every gate) and the output projection start at zero (DiT's adaLN-zero): a
 fresh model predicts velocity 0 and its self-attention and MLP branches start closed; the cross-attention
 is not modulated (PixArt-alpha), so it is open from the start.
@@ -152,6 +154,15 @@ class VideoTransformer(ModelMixin, ConfigMixin):
         timestep_scale: t in [0, 1] is multiplied by it before the sinusoids, so their frequencies resolve
             small changes of t (diffusers' models see 0..1000).
         norm_eps: RMSNorm epsilon.
+        text_standardization: standardize each feature of the text states with fixed statistics of the
+            text encoder (buffers `text_mean`, `text_scale`, set by `calibrate_text`) before `text_proj`.
+            Why: the tiny T5 trained jointly with the first tiny transformer puts 96 % of every token's
+            energy in one direction shared by all tokens (per-feature std 0.16 around a mean of norm 14.5),
+            so all keys of the cross-attention look alike and prompts differing in one word move the
+            velocity by under 1 % (benchmarks/bench_text_path.py). Training with it doubled that answer but
+            did not raise the judged adherence (weights/tiny/MODEL_CARD.md, "The text path").
+        pooled_text: also add the masked mean of the projected text tokens to the flow-time embedding (a
+            global path into the adaLN modulation, as SD3's pooled projection), zero-initialised.
     """
 
     _supports_gradient_checkpointing = True
@@ -171,6 +182,8 @@ class VideoTransformer(ModelMixin, ConfigMixin):
         timestep_embedding_dim: int = 256,
         timestep_scale: float = 1000.0,
         norm_eps: float = 1e-6,
+        text_standardization: bool = False,
+        pooled_text: bool = False,
     ):
         super().__init__()
         if out_channels is None:
@@ -182,6 +195,10 @@ class VideoTransformer(ModelMixin, ConfigMixin):
         self.pos_embed_height = nn.Parameter(torch.randn(pos_embed_size[1], dim) * 0.02)
         self.pos_embed_width = nn.Parameter(torch.randn(pos_embed_size[2], dim) * 0.02)
         self.text_proj = nn.Linear(text_dim, dim)
+        if text_standardization:  # identity until calibrate_text
+            self.register_buffer("text_mean", torch.zeros(text_dim))
+            self.register_buffer("text_scale", torch.ones(text_dim))
+        self.pooled_text_proj = nn.Linear(dim, dim) if pooled_text else None
         self.time_proj = Timesteps(timestep_embedding_dim, flip_sin_to_cos=True, downscale_freq_shift=0)
         self.time_embedding = TimestepEmbedding(timestep_embedding_dim, dim)
         self.fps_embedding = TimestepEmbedding(timestep_embedding_dim, dim)
@@ -194,9 +211,36 @@ class VideoTransformer(ModelMixin, ConfigMixin):
         self.proj_out = nn.Linear(dim, patch_size[0] * patch_size[1] * patch_size[2] * self.config.out_channels)
         self.gradient_checkpointing = False
         # adaLN-zero: no modulation, closed gates and a zero output at initialisation
-        for layer in (self.modulation, self.proj_out):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+        for layer in (self.modulation, self.proj_out, self.pooled_text_proj):
+            if layer is not None:
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
+
+    def optional_init_keys(self) -> set[str]:
+        """State keys a checkpoint of the same shape without text_standardization / pooled_text lacks. They
+        start as the identity (mean 0, scale 1) and a zero projection, so loading such a checkpoint without
+        them keeps its function exactly (training.trainer.load_exported_weights)."""
+        keys = {"text_mean", "text_scale"} if self.config.text_standardization else set()
+        if self.pooled_text_proj is not None:
+            keys |= {"pooled_text_proj.weight", "pooled_text_proj.bias"}
+        return keys
+
+    @torch.no_grad()
+    def calibrate_text(self, text_states: torch.Tensor, mask: torch.Tensor) -> None:
+        """Set the text statistics from (B, L, text_dim) states of the text encoder (mask (B, L), 1 = token)
+        and fold the change into text_proj, so the model computes exactly what it did before: only the
+        parametrisation of text_proj changes (each input feature now has unit variance, so an optimiser
+        step moves the informative features as much as the shared offset)."""
+        if not self.config.text_standardization:
+            raise ValueError("calibrate_text needs a model built with text_standardization=True")
+        tokens = text_states[mask.bool()].float()  # (T, text_dim)
+        mean, scale = tokens.mean(0), 1 / tokens.std(0).clamp_min(1e-4)
+        weight = self.text_proj.weight  # (dim, text_dim), applied to (s - text_mean) * text_scale
+        # W1 ((s - m1) k1) + b1 == W0 ((s - m0) k0) + b0 for every s
+        self.text_proj.bias += weight @ ((mean - self.text_mean) * self.text_scale)
+        weight *= (self.text_scale / scale)[None]
+        self.text_mean.copy_(mean)
+        self.text_scale.copy_(scale)
 
     def forward(
         self,
@@ -234,6 +278,8 @@ class VideoTransformer(ModelMixin, ConfigMixin):
         ).reshape(1, -1, self.config.dim)  # (1, N, D)
 
         # 2. Conditioning: text to the model width; flow time + fps -> one embedding -> shared modulation
+        if self.config.text_standardization:
+            encoder_hidden_states = (encoder_hidden_states - self.text_mean) * self.text_scale
         encoder_hidden_states = self.text_proj(encoder_hidden_states)  # (B, L, D)
         mask = text_attention_mask(encoder_attention_mask)
         timestep = torch.as_tensor(timestep, device=hidden_states.device, dtype=torch.float32).expand(batch)
@@ -241,6 +287,13 @@ class VideoTransformer(ModelMixin, ConfigMixin):
         dtype = hidden_states.dtype
         embedding = self.time_embedding(self.time_proj(timestep * self.config.timestep_scale).to(dtype))  # (B, D)
         embedding = embedding + self.fps_embedding(self.time_proj(fps).to(dtype))  # (B, D)
+        if self.pooled_text_proj is not None:
+            if encoder_attention_mask is None:
+                pooled = encoder_hidden_states.mean(1)  # (B, D)
+            else:
+                weights = encoder_attention_mask.to(encoder_hidden_states.dtype)[..., None]  # (B, L, 1)
+                pooled = (encoder_hidden_states * weights).sum(1) / weights.sum(1).clamp_min(1)  # (B, D)
+            embedding = embedding + self.pooled_text_proj(pooled)
         modulation = self.modulation(F.silu(embedding)).view(batch, 6, self.config.dim)  # (B, 6, D)
 
         # 3. Blocks, the positions added to the input of each one

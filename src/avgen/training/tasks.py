@@ -82,6 +82,9 @@ class Task:
     def evaluate(self, modules: dict) -> dict:
         return {}
 
+    def start(self, modules: dict) -> None:
+        """Called once when a run starts fresh (not on resume), after --init-from weights are loaded."""
+
     def to(self, device) -> None:
         """Move frozen helper models to the training device."""
 
@@ -273,10 +276,16 @@ class TextToVideoTask(Task):
     is a random window of `crop_latent_frames` latent frames (0 = no cropping). 16 of 60 latent frames
     cost ~1/4 of the token FLOPs and ~1/14 of the attention, and a world caption still holds for any
     window (subject, colour, background, weather, motion and camera are the same all clip long).
+
+    Text: `train_text_encoder=false` freezes the text encoder (Movie Gen's are pretrained and frozen).
+    `text_standardization` / `pooled_text` build the transformer with those options (VideoTransformer);
+    a run that starts with text_standardization measures the text encoder's statistics on
+    `calibration_captions` training captions and folds them into text_proj (the function is unchanged).
     """
 
     DEFAULTS = dict(vae="runs/vae/final/vae", latent_cache="", caption_dropout=0.1, logit_mean=0.0, logit_std=1.0,
-                    resolution=64, max_text_length=256, crop_latent_frames=0, full_clips_from=0)
+                    resolution=64, max_text_length=256, crop_latent_frames=0, full_clips_from=0,
+                    train_text_encoder=True, text_standardization=False, pooled_text=False, calibration_captions=512)
 
     def __init__(self, config):
         super().__init__(config)
@@ -293,12 +302,48 @@ class TextToVideoTask(Task):
         from avgen.models.text_encoder import build_text_encoder
         from avgen.models.transformer_video import VideoTransformer
 
-        transformer = load_component(self.config.preset, "transformer", VideoTransformer)
+        transformer = self.with_text_options(load_component(self.config.preset, "transformer", VideoTransformer))
         text_encoder = build_text_encoder(T5Config.from_pretrained(Path(self.config.preset) / "text_encoder"))
+        text_encoder.requires_grad_(bool(self.options["train_text_encoder"]))  # the trainer optimises what requires grad
         check_vocabulary(self.tokenizer, text_encoder)
         if transformer.config.text_dim != text_encoder.config.d_model:
             raise ValueError(f"transformer text_dim {transformer.config.text_dim} != text encoder width {text_encoder.config.d_model}")
         return {"transformer": transformer, "text_encoder": text_encoder}
+
+    def with_text_options(self, transformer):
+        """`transformer` rebuilt with the text_standardization / pooled_text options turned on, its weights
+        kept (the new ones start neutral: VideoTransformer.optional_init_keys)."""
+        from avgen.models.transformer_video import VideoTransformer
+
+        text_options = {key: True for key in ("text_standardization", "pooled_text") if self.options[key]}
+        if all(transformer.config.get(key, False) for key in text_options):
+            return transformer
+        config = {key: value for key, value in transformer.config.items() if not key.startswith("_")}
+        rebuilt = VideoTransformer(**{**config, **text_options})
+        missing, unexpected = rebuilt.load_state_dict(transformer.state_dict(), strict=False)
+        assert not unexpected and set(missing) <= rebuilt.optional_init_keys(), (missing, unexpected)
+        return rebuilt
+
+    transformer_name = "transformer"  # the trained transformer's name among the modules
+
+    def start(self, modules):
+        from avgen.models.text_encoder import encode_prompt
+        from avgen.world.captions import caption
+        from avgen.world.spec import sample_spec
+
+        transformer = modules[self.transformer_name]
+        if not transformer.config.text_standardization:
+            return
+        rng = np.random.default_rng(EVAL_SEED + 1)
+        texts = [caption(sample_spec(rng, resolution=self.options["resolution"]), rng, "train")
+                 for _ in range(self.options["calibration_captions"])]
+        device = next(transformer.parameters()).device
+        with torch.no_grad():
+            states, masks = zip(*(encode_prompt(self.tokenizer, modules["text_encoder"], texts[i : i + 64],
+                                                self.options["max_text_length"], device) for i in range(0, len(texts), 64)))
+        length = max(state.shape[1] for state in states)  # batches pad to their own longest caption
+        transformer.calibrate_text(torch.cat([F.pad(s, (0, 0, 0, length - s.shape[1])) for s in states]),
+                                   torch.cat([F.pad(m, (0, length - m.shape[1])) for m in masks]))
 
     def to(self, device):
         self.vae.to(device)
@@ -432,7 +477,10 @@ class EditTask(TextToVideoTask):
         if not is_edit_transformer(transformer.config):  # an edit pipeline's own transformer is continued as it is
             transformer = edit_transformer_from(transformer)
         text_encoder = T5EncoderModel.from_pretrained(init / "text_encoder", torch_dtype=torch.float32)
-        return {"edit_transformer": transformer, "text_encoder": text_encoder}
+        text_encoder.requires_grad_(bool(self.options["train_text_encoder"]))
+        return {"edit_transformer": self.with_text_options(transformer), "text_encoder": text_encoder}
+
+    transformer_name = "edit_transformer"
 
     def dataset(self, seed, rank, world_size):
         from avgen.training.latent_cache import LatentCacheDataset

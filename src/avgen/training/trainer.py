@@ -124,7 +124,13 @@ def load_exported_weights(folder: str | Path, modules: dict[str, torch.nn.Module
         if not (path / "config.json").is_file():
             continue
         source = component_class(path).from_pretrained(path, torch_dtype=torch.float32)
-        module.load_state_dict(source.state_dict())
+        # keys the module adds at their neutral values (e.g. VideoTransformer's text standardization) may be
+        # absent from an older export of the same shape; anything else missing or unexpected is an error
+        optional = module.optional_init_keys() if hasattr(module, "optional_init_keys") else set()
+        missing, unexpected = module.load_state_dict(source.state_dict(), strict=False)
+        if unexpected or set(missing) - optional:
+            raise RuntimeError(f"{path} does not match the run's {name}: missing {sorted(set(missing) - optional)}, "
+                               f"unexpected {sorted(unexpected)}")
         loaded.append(name)
     if not loaded:
         raise FileNotFoundError(f"init_from={folder} holds none of the components {sorted(modules)}")
@@ -157,9 +163,11 @@ def train(config: TrainConfig) -> Path:
     if checkpoint is not None:
         step = load_checkpoint(checkpoint, modules, optimizer)  # optimizer state is moved to the parameters' device
         accelerator.print(f"resumed from {checkpoint} (step {step})")
-    elif config.init_from:
-        loaded = load_exported_weights(config.init_from, modules)
-        accelerator.print(f"initialised {loaded} from {config.init_from}")
+    else:
+        if config.init_from:
+            loaded = load_exported_weights(config.init_from, modules)
+            accelerator.print(f"initialised {loaded} from {config.init_from}")
+        task.start(modules)  # a fresh run only: e.g. statistics measured on the initial weights
     if step >= config.max_steps:
         accelerator.print(f"already at step {step} >= max_steps {config.max_steps}")
     # The data stream is seeded by (seed, step): a resumed run draws new clips instead of replaying the
