@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from avgen.models.transformer_video import masked_mean
 from avgen.pipelines.text_to_video import TextToVideoPipeline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,8 +37,7 @@ def text_statistics(pipe: TextToVideoPipeline, captions: list[str]) -> dict:
     tokens = torch.cat([s[m.bool()] for s, m in zip(states, masks)]).float()  # (T, text_dim)
     mean = tokens.mean(0)
     shared = ((tokens @ mean / mean.norm()) ** 2).sum() / (tokens**2).sum()  # energy along the shared direction
-    pooled = torch.cat([(s * m[..., None]).sum(1) / m.sum(1, keepdim=True) for s, m in zip(states, masks)]).float()
-    pooled = torch.nn.functional.normalize(pooled, dim=-1)
+    pooled = torch.nn.functional.normalize(torch.cat([masked_mean(s, m) for s, m in zip(states, masks)]).float(), dim=-1)
     cosine = pooled @ pooled.T  # (N, N)
     off_diagonal = cosine[~torch.eye(len(pooled), dtype=torch.bool)]
     return {"shared_direction_energy": shared.item(), "feature_std_median": tokens.std(0).median().item(),
@@ -74,7 +74,6 @@ def main():
     from avgen.world.captions import caption
     from avgen.world.spec import sample_spec
 
-    torch.manual_seed(0)
     pipe = TextToVideoPipeline.from_pretrained(args.pipeline)
     rng = np.random.default_rng(12345)
     captions = [caption(sample_spec(rng, resolution=64), rng, "train") for _ in range(args.captions)]

@@ -234,13 +234,13 @@ def test_text_standardization_and_pooled_text_keep_a_trained_model_s_function():
     inputs["encoder_hidden_states"] = 0.2 * inputs["encoder_hidden_states"] + 3 * torch.randn(12, generator=generator)
     with torch.no_grad():
         expected = old(**inputs).sample
-        new.calibrate_text(inputs["encoder_hidden_states"], inputs["encoder_attention_mask"])
+        tokens = inputs["encoder_hidden_states"][inputs["encoder_attention_mask"].bool()]  # (T, 12)
+        new.calibrate_text(tokens)
         torch.testing.assert_close(new(**inputs).sample, expected, atol=1e-5, rtol=1e-4)
-        tokens = inputs["encoder_hidden_states"][inputs["encoder_attention_mask"].bool()]
         standardized = (tokens - new.text_mean) * new.text_scale
         torch.testing.assert_close(standardized.mean(0), torch.zeros(12), atol=1e-5, rtol=0)
         torch.testing.assert_close(standardized.std(0), torch.ones(12), atol=1e-4, rtol=0)
-        new.calibrate_text(inputs["encoder_hidden_states"] * 2 + 1, inputs["encoder_attention_mask"])  # again: composes
+        new.calibrate_text(tokens * 2 + 1)  # again: composes
         torch.testing.assert_close(new(**inputs).sample, expected, atol=1e-5, rtol=1e-4)
         # the pooled path, once open, makes the output depend on the prompt's padding-free mean
         new.pooled_text_proj.weight.fill_(0.05)
@@ -250,4 +250,4 @@ def test_text_standardization_and_pooled_text_keep_a_trained_model_s_function():
         padded["encoder_hidden_states"][1, 3:] = 100.0  # behind the mask
         torch.testing.assert_close(new(**padded).sample, changed)
     with pytest.raises(ValueError, match="text_standardization=True"):
-        old.calibrate_text(inputs["encoder_hidden_states"], inputs["encoder_attention_mask"])
+        old.calibrate_text(inputs["encoder_hidden_states"][0])

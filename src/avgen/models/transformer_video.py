@@ -103,6 +103,14 @@ class FeedForward(nn.Module):
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 
+def masked_mean(states: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """(B, L, D) states, (B, L) mask of 1 = token (None: all) -> (B, D) mean over the tokens."""
+    if mask is None:
+        return states.mean(1)
+    weights = mask.to(states.dtype)[..., None]  # (B, L, 1)
+    return (states * weights).sum(1) / weights.sum(1).clamp_min(1)
+
+
 def text_attention_mask(encoder_attention_mask: torch.Tensor | None) -> torch.Tensor | None:
     """(B, L) with 1 = token, 0 = padding -> the (B, 1, 1, L) boolean mask of the cross-attention."""
     if encoder_attention_mask is None:
@@ -226,14 +234,14 @@ class VideoTransformer(ModelMixin, ConfigMixin):
         return keys
 
     @torch.no_grad()
-    def calibrate_text(self, text_states: torch.Tensor, mask: torch.Tensor) -> None:
-        """Set the text statistics from (B, L, text_dim) states of the text encoder (mask (B, L), 1 = token)
+    def calibrate_text(self, tokens: torch.Tensor) -> None:
+        """Set the text statistics from (T, text_dim) token states of the text encoder (padding left out)
         and fold the change into text_proj, so the model computes exactly what it did before: only the
         parametrisation of text_proj changes (each input feature now has unit variance, so an optimiser
         step moves the informative features as much as the shared offset)."""
         if not self.config.text_standardization:
             raise ValueError("calibrate_text needs a model built with text_standardization=True")
-        tokens = text_states[mask.bool()].float()  # (T, text_dim)
+        tokens = tokens.float()
         mean, scale = tokens.mean(0), 1 / tokens.std(0).clamp_min(1e-4)
         weight = self.text_proj.weight  # (dim, text_dim), applied to (s - text_mean) * text_scale
         # W1 ((s - m1) k1) + b1 == W0 ((s - m0) k0) + b0 for every s
@@ -288,12 +296,7 @@ class VideoTransformer(ModelMixin, ConfigMixin):
         embedding = self.time_embedding(self.time_proj(timestep * self.config.timestep_scale).to(dtype))  # (B, D)
         embedding = embedding + self.fps_embedding(self.time_proj(fps).to(dtype))  # (B, D)
         if self.pooled_text_proj is not None:
-            if encoder_attention_mask is None:
-                pooled = encoder_hidden_states.mean(1)  # (B, D)
-            else:
-                weights = encoder_attention_mask.to(encoder_hidden_states.dtype)[..., None]  # (B, L, 1)
-                pooled = (encoder_hidden_states * weights).sum(1) / weights.sum(1).clamp_min(1)  # (B, D)
-            embedding = embedding + self.pooled_text_proj(pooled)
+            embedding = embedding + self.pooled_text_proj(masked_mean(encoder_hidden_states, encoder_attention_mask))
         modulation = self.modulation(F.silu(embedding)).view(batch, 6, self.config.dim)  # (B, 6, D)
 
         # 3. Blocks, the positions added to the input of each one

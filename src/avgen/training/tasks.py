@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from avgen.training.trainer import TrainConfig
+from avgen.training.trainer import TrainConfig, load_allowing_optional_keys
 
 EVAL_SEED = 2**31 - 1  # the evaluation clips' seed; training streams are seeded by seed * 1_000_003 + step
 
@@ -320,8 +320,7 @@ class TextToVideoTask(Task):
             return transformer
         config = {key: value for key, value in transformer.config.items() if not key.startswith("_")}
         rebuilt = VideoTransformer(**{**config, **text_options})
-        missing, unexpected = rebuilt.load_state_dict(transformer.state_dict(), strict=False)
-        assert not unexpected and set(missing) <= rebuilt.optional_init_keys(), (missing, unexpected)
+        load_allowing_optional_keys(rebuilt, transformer.state_dict(), "the transformer rebuilt with the text options")
         return rebuilt
 
     transformer_name = "transformer"  # the trained transformer's name among the modules
@@ -339,11 +338,9 @@ class TextToVideoTask(Task):
                  for _ in range(self.options["calibration_captions"])]
         device = next(transformer.parameters()).device
         with torch.no_grad():
-            states, masks = zip(*(encode_prompt(self.tokenizer, modules["text_encoder"], texts[i : i + 64],
-                                                self.options["max_text_length"], device) for i in range(0, len(texts), 64)))
-        length = max(state.shape[1] for state in states)  # batches pad to their own longest caption
-        transformer.calibrate_text(torch.cat([F.pad(s, (0, 0, 0, length - s.shape[1])) for s in states]),
-                                   torch.cat([F.pad(m, (0, length - m.shape[1])) for m in masks]))
+            batches = (encode_prompt(self.tokenizer, modules["text_encoder"], texts[i : i + 64], self.options["max_text_length"], device)
+                       for i in range(0, len(texts), 64))
+            transformer.calibrate_text(torch.cat([states[mask.bool()] for states, mask in batches]))  # (T, text_dim)
 
     def to(self, device):
         self.vae.to(device)

@@ -113,6 +113,16 @@ class TaskLoss(torch.nn.Module):
         return self.task.loss(self.models, batch, step)
 
 
+def load_allowing_optional_keys(module: torch.nn.Module, state_dict: dict, mismatch: str) -> None:
+    """module.load_state_dict(state_dict), strict except for the keys the module adds at neutral values
+    (`module.optional_init_keys()`, e.g. VideoTransformer's text standardization), which an older state of the
+    same shape lacks; anything else missing or unexpected raises RuntimeError("<mismatch>: ...")."""
+    optional = module.optional_init_keys() if hasattr(module, "optional_init_keys") else set()
+    missing, unexpected = module.load_state_dict(state_dict, strict=False)
+    if unexpected or set(missing) - optional:
+        raise RuntimeError(f"{mismatch}: missing {sorted(set(missing) - optional)}, unexpected {sorted(unexpected)}")
+
+
 def load_exported_weights(folder: str | Path, modules: dict[str, torch.nn.Module]) -> list[str]:
     """Copy the weights of exported components <folder>/<name>/ (any dtype) into the same-named modules,
     in place; returns the names loaded. A shape mismatch is an error: the run's preset and the folder differ."""
@@ -124,13 +134,7 @@ def load_exported_weights(folder: str | Path, modules: dict[str, torch.nn.Module
         if not (path / "config.json").is_file():
             continue
         source = component_class(path).from_pretrained(path, torch_dtype=torch.float32)
-        # keys the module adds at their neutral values (e.g. VideoTransformer's text standardization) may be
-        # absent from an older export of the same shape; anything else missing or unexpected is an error
-        optional = module.optional_init_keys() if hasattr(module, "optional_init_keys") else set()
-        missing, unexpected = module.load_state_dict(source.state_dict(), strict=False)
-        if unexpected or set(missing) - optional:
-            raise RuntimeError(f"{path} does not match the run's {name}: missing {sorted(set(missing) - optional)}, "
-                               f"unexpected {sorted(unexpected)}")
+        load_allowing_optional_keys(module, source.state_dict(), f"{path} does not match the run's {name}")
         loaded.append(name)
     if not loaded:
         raise FileNotFoundError(f"init_from={folder} holds none of the components {sorted(modules)}")
