@@ -22,26 +22,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avgen.models.transformer_video import masked_mean
+from avgen.models.text_encoder import text_state_statistics
 from avgen.pipelines.text_to_video import TextToVideoPipeline
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE = "a red ball bounces across a grassy field on a sunny day. static shot."
-SWAPS = {"background": ("grassy field", "sandy beach"), "camera": ("static shot", "pan left"),
-         "subject": ("ball", "dog"), "colour": ("red", "blue"), "weather": ("sunny day", "snowy day")}
+# a caption in the world's training phrasing; each swap changes one attribute to another value the world knows
+BASE = "A red ball bounces across a grassy field under a clear sky. Static shot."
+SWAPS = {"background": ("grassy field", "sandy beach"), "camera": ("Static shot", "Pan left"),
+         "subject": ("ball", "car"), "colour": ("red", "blue"), "weather": ("under a clear sky", "in the rain")}
 
 
 def text_statistics(pipe: TextToVideoPipeline, captions: list[str]) -> dict:
     states, masks = zip(*(pipe.encode_prompt(captions[i : i + 64], do_classifier_free_guidance=False)[:2]
                           for i in range(0, len(captions), 64)))
-    tokens = torch.cat([s[m.bool()] for s, m in zip(states, masks)]).float()  # (T, text_dim)
-    mean = tokens.mean(0)
-    shared = ((tokens @ mean / mean.norm()) ** 2).sum() / (tokens**2).sum()  # energy along the shared direction
-    pooled = torch.nn.functional.normalize(torch.cat([masked_mean(s, m) for s, m in zip(states, masks)]).float(), dim=-1)
-    cosine = pooled @ pooled.T  # (N, N)
-    off_diagonal = cosine[~torch.eye(len(pooled), dtype=torch.bool)]
-    return {"shared_direction_energy": shared.item(), "feature_std_median": tokens.std(0).median().item(),
-            "mean_norm": mean.norm().item(), "pooled_cosine_median": off_diagonal.median().item()}
+    return text_state_statistics(list(states), list(masks))
 
 
 @torch.no_grad()

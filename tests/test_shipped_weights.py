@@ -66,8 +66,11 @@ def test_shipped_pipeline_is_deterministic_and_follows_the_prompt(pipe):
     first = video(PROMPT, 0)
     np.testing.assert_array_equal(first, video(PROMPT, 0))
     assert np.abs(first - video(PROMPT, 1)).mean() > 0.01  # seeds differ
-    # the text matters: another of the world's backgrounds (a "snowy field" is not one: the model never saw it)
-    assert np.abs(first - video(PROMPT.replace("a grassy field", "a desert"), 0)).mean() > 0.03
+    # the text matters: another of the world's backgrounds (a "snowy field" is not one: the model never saw it). Under
+    # clear skies: a thunderstorm's dark, rain-streaked frames hide most of the background (there the swap moved the
+    # clip 0.029 with session 21's models; here 0.105)
+    clear = "A red ball bounces across a grassy field under a clear sky. Static shot."
+    assert np.abs(video(clear, 0) - video(clear.replace("a grassy field", "a desert"), 0)).mean() > 0.05
 
 
 def test_shipped_foley_stage_adds_sound_to_any_video(pipe):

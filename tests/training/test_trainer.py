@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -464,6 +465,9 @@ def test_t2v_with_a_frozen_text_encoder_and_standardized_text_starts_from_an_old
     trained = type(text_encoder).from_pretrained(third / "final" / "text_encoder")
     for (name, a), b in zip(text_encoder.state_dict().items(), trained.state_dict().values()):
         assert torch.equal(a, b), name  # frozen
+    export(third, "text_encoder", tmp_path / "third-export" / "text_encoder", dtype="fp32")
+    card = (tmp_path / "third-export" / "text_encoder" / "MODEL_CARD.md").read_text()
+    assert card.splitlines()[2].startswith("Frozen (not trained)") and f"{tmp_path / 'weights'}/text_encoder" in card
     assert not torch.equal(VideoTransformer.from_pretrained(third / "final" / "transformer").pooled_text_proj.weight,
                            started.pooled_text_proj.weight)
 
@@ -476,3 +480,61 @@ def test_init_from_an_export_of_another_shape_fails(preset, tmp_path):
     other.save_pretrained(tmp_path / "weights" / "transformer")
     with pytest.raises(RuntimeError, match="does not match the run's transformer: missing"):
         load_exported_weights(tmp_path / "weights", {"transformer": VideoTransformer.from_config(TINY["transformer"].config)})
+
+
+def test_text_encoder_labels_are_what_each_caption_states():
+    """Every attribute label of a caption stream item agrees with the world's own parse of its text (a caption may
+    leave clear weather unsaid; the label is then "clear", the world's default)."""
+    from avgen.training.tasks import CaptionStream, TextEncoderTask
+    from avgen.world.captions import parse_caption
+
+    stream = CaptionStream(seed=3, rank=0, world_size=1, fps_tag_prob=0.5)
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        item = stream.sample(rng)
+        labels = {name: TextEncoderTask.ATTRIBUTES[name][i] for name, i in zip(TextEncoderTask.ATTRIBUTES, item["labels"].tolist())}
+        parsed = parse_caption(item["text"])
+        for name in ("subject", "color", "motion", "direction", "background", "camera"):
+            assert parsed[name] == labels[name], (item["text"], name)
+        assert parsed.get("speed", "none") == labels["speed"] and parsed.get("weather", "clear") == labels["weather"]
+        assert parsed.get("music", "none") == labels["music"], item["text"]
+        assert str(parsed.get("fps", "none")) == labels["fps"], item["text"]
+        assert (parsed["second"]["subject"] if "second" in parsed else "none") == labels["second"], item["text"]
+
+
+def test_text_encoder_task_learns_the_attributes_and_exports_a_plain_t5_encoder(preset, tmp_path):
+    from transformers import T5EncoderModel
+
+    import shutil
+    from pathlib import Path
+
+    bpe_preset = tmp_path / "preset"  # the shipped caption BPE (words are tokens) under a tiny encoder
+    shutil.copytree(Path(__file__).resolve().parents[2] / "pipelines" / "tiny" / "tokenizer", bpe_preset / "tokenizer")
+    encoder_config = tiny_text_encoder_config(d_model=32, num_layers=1, num_heads=2, d_ff=64)
+    encoder_config.vocab_size = 608
+    encoder_config.save_pretrained(bpe_preset / "text_encoder")
+    run_dir = tmp_path / "text"
+    train(config(bpe_preset, run_dir, "text-encoder", max_steps=150, batch_size=16, learning_rate=3e-3, log_every=1, eval_every=150,
+                 options={"eval_captions": 32}))
+    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    losses = [r["attributes"] for r in records if "eval" not in r]
+    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5]), losses  # the pooled state learns what the caption says
+    evaluation = [r["eval"] for r in records if "eval" in r][-1]
+    assert {"attribute_accuracy_train", "attribute_accuracy_heldout", "token_accuracy", "shared_direction_energy",
+            "pooled_cosine_median", "heldout/camera"} <= set(evaluation)
+    assert sorted(p.name for p in (run_dir / "final").iterdir()) == ["text_encoder"]  # the heads are training-only
+    T5EncoderModel.from_pretrained(run_dir / "final" / "text_encoder")
+
+
+def test_text_encoder_task_masks_only_real_tokens(preset, tmp_path):
+    from avgen.training.tasks import TextEncoderTask
+
+    task = TextEncoderTask(config(preset, tmp_path / "t", "text-encoder", options={"mask_prob": 0.5}))
+    modules = task.build()
+    batch = task.collate([{"text": "a red ball", "labels": torch.zeros(11, dtype=torch.long)},
+                          {"text": "a blue car drives left across a beach", "labels": torch.zeros(11, dtype=torch.long)}])
+    logits, ids = task.masked_tokens(modules, batch["input_ids"], batch["attention_mask"], torch.Generator().manual_seed(0))
+    assert len(ids) > 0 and logits.shape == (len(ids), modules["text_encoder"].config.vocab_size)
+    assert not (ids == task.tokenizer.pad_token_id).any() and not (ids == task.tokenizer.eos_token_id).any()
+    with pytest.raises(ValueError, match="mask_prob"):
+        TextEncoderTask(config(preset, tmp_path / "t", "text-encoder", options={"mask_prob": 1.0}))

@@ -113,6 +113,26 @@ def encode_prompt(
     return hidden_states, attention_mask
 
 
+def text_state_statistics(states: list[torch.Tensor], masks: list[torch.Tensor]) -> dict[str, float]:
+    """How spread the encoder's states are, over batches of states (B, L, D) with masks (B, L) of 1 = token.
+
+    - shared_direction_energy: the share of all token energy along the tokens' mean direction (a collapsed
+      encoder puts nearly all of it there: every cross-attention key then looks alike);
+    - feature_std_median / mean_norm: the median per-feature std of the tokens against the norm of their mean;
+    - pooled_cosine_median: the median cosine between the masked-mean states of two different texts.
+    """
+    from avgen.models.transformer_video import masked_mean
+
+    tokens = torch.cat([s[m.bool()] for s, m in zip(states, masks)]).float()  # (T, D)
+    mean = tokens.mean(0)
+    shared = ((tokens @ mean / mean.norm()) ** 2).sum() / (tokens**2).sum()
+    pooled = torch.nn.functional.normalize(torch.cat([masked_mean(s.float(), m) for s, m in zip(states, masks)]), dim=-1)
+    cosine = pooled @ pooled.T  # (N, N)
+    off_diagonal = cosine[~torch.eye(len(pooled), dtype=torch.bool, device=cosine.device)]
+    return {"shared_direction_energy": shared.item(), "feature_std_median": tokens.std(0).median().item(),
+            "mean_norm": mean.norm().item(), "pooled_cosine_median": off_diagonal.median().item()}
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out_dir", help="where to write the tokenizer (e.g. pipelines/tiny/tokenizer)")
     parser.add_argument("--captions", type=int, default=20000, help="training-phrasing world captions to learn from")

@@ -101,6 +101,8 @@ def model_card(run_dir: str | Path, name: str, destination: str | Path, report: 
     options = " ".join(f"--option {k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sorted(config["options"].items()))
     init = f" --init-from {config['init_from']}" if config.get("init_from") else ""
     data = "the procedural world's training stream (avgen.world.dataset; never the held-out pairs)" if config["data"] == "world" else config["data"]
+    if config["task"] == "text-encoder":
+        data = "world captions of the training phrasing (text only, never a held-out pair), with the attributes each one states"
     cache, vae = config["options"].get("latent_cache"), config["options"].get("vae", "VAE")
     command = ""
     if cache:  # t2v: world clips encoded once by the autoencoder
@@ -125,9 +127,13 @@ def model_card(run_dir: str | Path, name: str, destination: str | Path, report: 
         source = (f"kept from {report['scaling_factor_from']}, whose encoder this run froze" if "scaling_factor_from" in report
                   else f"latent std {report['latent_std']:.4g} on 32 held-aside clips")
         calibration = f"\n- scaling_factor {report['scaling_factor']} ({source})"
+    trained = f"Trained by `avgen train {config['task']}` on {data}."
+    if name == "text_encoder" and config["options"].get("train_text_encoder", True) is False:
+        trained = (f"Frozen (not trained) by `avgen train {config['task']}`: the weights of {initialised}/{name}, unchanged, "
+                   f"which the run's transformer learned to read; its model card there tells how it was trained.")
     return f"""# {name} (preset {Path(config['preset']).name})
 
-Trained by `avgen train {config['task']}` on {data}.
+{trained}
 
 ## Training
 - steps: {summary['steps']} of {config['max_steps']}, batch {config['batch_size']}, learning rate {config['learning_rate']} (warm-up {config['warmup_steps']}, cosine to {config['min_lr_ratio']}x)
