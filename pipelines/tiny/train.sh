@@ -148,7 +148,8 @@ fi
 #    and 25 % masked tokens are predicted from the rest; text only, no rendering), then frozen under the transformer,
 #    which goes on from $OUT's with the text options. 1,500 steps (22 min on one core) took the token states' energy
 #    along their shared direction from 96 % to 6 %; the 12,000 transformer steps on it (56 min on two cores with bf16)
-#    raised paired video adherence from 34.6 % / 26.5 % to 41.6 % / 31.2 % on 64 + 64 prompts (weights/tiny/MODEL_CARD.md).
+#    raised paired video adherence from 34.6 % / 26.5 % to 41.6 % / 31.2 % on 64 + 64 prompts, and 1,500 more on whole
+#    clips (20 min) to 48.0 % / 32.6 % (weights/tiny/MODEL_CARD.md).
 REFINE_TEXT_STEPS="${REFINE_TEXT_STEPS:-1500}" REFINE_TEXT_T2V_STEPS="${REFINE_TEXT_T2V_STEPS:-12000}"
 if [ "$REFINE_TEXT_STEPS" -gt 0 ]; then
   train text text-encoder --max-steps "$REFINE_TEXT_STEPS" --batch-size 64 --learning-rate 1e-3 --warmup-steps 100 --eval-every 500
@@ -164,10 +165,20 @@ if [ "$REFINE_TEXT_STEPS" -gt 0 ]; then
       --option full_clips_from="$REFINE_TEXT_T2V_STEPS" --option train_text_encoder=false --option text_standardization=true \
       --option pooled_text=true
   fi
+  # then whole clips (60 / 64 latent frames), from the window run's models: its exports beside each other are the init
+  for component in transformer text_encoder; do
+    [ -f "$RUNS/t2v-text-export/$component/config.json" ] || $AVGEN export "$RUNS/t2v-text" "$component" "$RUNS/t2v-text-export/$component"
+  done
+  if [ ! -d "$RUNS/t2v-full/final" ]; then
+    $AVGEN train t2v --run-dir "$RUNS/t2v-full" --max-minutes "$MAX_MINUTES" --num-workers "$WORKERS" --init-from "$RUNS/t2v-text-export" \
+      --max-steps "${REFINE_FULL_T2V_STEPS:-1500}" --batch-size "$T2V_BATCH" --learning-rate 2e-4 --warmup-steps 50 --seed 3 \
+      --eval-every 750 --option vae="$OUT/vae" --option latent_cache="$RUNS/latents" --option full_clips_from=0 \
+      --option train_text_encoder=false --option text_standardization=true --option pooled_text=true
+  fi
   if [ ! -f "$RUNS/t2v-text/exported" ]; then  # both exported beside, then swapped in together
     for component in transformer text_encoder; do
       rm -rf "$OUT/$component.new"
-      $AVGEN export "$RUNS/t2v-text" "$component" "$OUT/$component.new"
+      $AVGEN export "$RUNS/t2v-full" "$component" "$OUT/$component.new"
     done
     for component in transformer text_encoder; do rm -rf "$OUT/$component"; mv "$OUT/$component.new" "$OUT/$component"; done
     touch "$RUNS/t2v-text/exported"
