@@ -74,18 +74,22 @@ export_component upsampler upsampler
 #    decoder alone, keeping the encoder, hence the latents the t2v and edit models learn from (scaling_factor
 #    included): 2,557 steps raised reconstruction from 24.0 to 25.4 dB but judged worse on generated clips, so
 #    it is not shipped (weights/tiny/MODEL_CARD.md, "What caps the video figures").
+swap_in() {  # swap_in STAGE "COMPONENTS": the stage's components replace $OUT's, once
+  local stage=$1 components=$2
+  [ -f "$RUNS/$stage/exported" ] && return 0
+  for component in $components; do  # all exported beside first, then swapped in: never a half-written component
+    rm -rf "$OUT/$component.new"
+    $AVGEN export "$RUNS/$stage" "$component" "$OUT/$component.new"
+  done
+  for component in $components; do rm -rf "$OUT/$component"; mv "$OUT/$component.new" "$OUT/$component"; done
+  touch "$RUNS/$stage/exported"
+}
 refine() {  # refine STAGE TASK "COMPONENTS" [train args...]
   local stage=$1 task=$2 components=$3; shift 3
   [ -f "$RUNS/$stage/exported" ] && { echo "== $stage: done"; return 0; }
   echo "== $stage"
   $AVGEN train "$task" --run-dir "$RUNS/$stage" --max-minutes "$MAX_MINUTES" --num-workers "$WORKERS" --init-from "$OUT" "$@"
-  for component in $components; do  # exported beside, then swapped in: never a half-written component
-    rm -rf "$OUT/$component.new"
-    $AVGEN export "$RUNS/$stage" "$component" "$OUT/$component.new"
-    rm -rf "$OUT/$component"
-    mv "$OUT/$component.new" "$OUT/$component"
-  done
-  touch "$RUNS/$stage/exported"
+  swap_in "$stage" "$components"
 }  # called only as a plain command or in an if body: inside && or ||, bash would ignore set -e in it
 REFINE_V2A_STEPS="${REFINE_V2A_STEPS:-3000}" REFINE_UPSAMPLER_STEPS="${REFINE_UPSAMPLER_STEPS:-450}" REFINE_VAE_STEPS="${REFINE_VAE_STEPS:-0}"
 REFINE2_UPSAMPLER_STEPS="${REFINE2_UPSAMPLER_STEPS:-550}" REFINE3_UPSAMPLER_STEPS="${REFINE3_UPSAMPLER_STEPS:-150}"
@@ -158,29 +162,13 @@ if [ "$REFINE_TEXT_STEPS" -gt 0 ]; then
   ln -sfn "$(realpath "$OUT/transformer")" "$RUNS/text-init/transformer"
   ln -sfn "$(realpath "$RUNS/text-export/text_encoder")" "$RUNS/text-init/text_encoder"
   $AVGEN cache-latents "$OUT/vae" "$RUNS/latents" --shards "${REFINE_T2V_SHARDS:-32}" --workers "$WORKERS"
-  if [ ! -d "$RUNS/t2v-text/final" ]; then
-    $AVGEN train t2v --run-dir "$RUNS/t2v-text" --max-minutes "$MAX_MINUTES" --num-workers "$WORKERS" --init-from "$RUNS/text-init" \
-      --max-steps "$REFINE_TEXT_T2V_STEPS" --batch-size "$T2V_BATCH" --learning-rate 5e-4 --warmup-steps 100 --seed 2 \
-      --eval-every 3000 --option vae="$OUT/vae" --option latent_cache="$RUNS/latents" --option crop_latent_frames=16 \
-      --option full_clips_from="$REFINE_TEXT_T2V_STEPS" --option train_text_encoder=false --option text_standardization=true \
-      --option pooled_text=true
-  fi
-  # then whole clips (60 / 64 latent frames), from the window run's models: its exports beside each other are the init
-  for component in transformer text_encoder; do
-    [ -f "$RUNS/t2v-text-export/$component/config.json" ] || $AVGEN export "$RUNS/t2v-text" "$component" "$RUNS/t2v-text-export/$component"
-  done
-  if [ ! -d "$RUNS/t2v-full/final" ]; then
-    $AVGEN train t2v --run-dir "$RUNS/t2v-full" --max-minutes "$MAX_MINUTES" --num-workers "$WORKERS" --init-from "$RUNS/t2v-text-export" \
-      --max-steps "${REFINE_FULL_T2V_STEPS:-1500}" --batch-size "$T2V_BATCH" --learning-rate 2e-4 --warmup-steps 50 --seed 3 \
-      --eval-every 750 --option vae="$OUT/vae" --option latent_cache="$RUNS/latents" --option full_clips_from=0 \
-      --option train_text_encoder=false --option text_standardization=true --option pooled_text=true
-  fi
-  if [ ! -f "$RUNS/t2v-text/exported" ]; then  # both exported beside, then swapped in together
-    for component in transformer text_encoder; do
-      rm -rf "$OUT/$component.new"
-      $AVGEN export "$RUNS/t2v-full" "$component" "$OUT/$component.new"
-    done
-    for component in transformer text_encoder; do rm -rf "$OUT/$component"; mv "$OUT/$component.new" "$OUT/$component"; done
-    touch "$RUNS/t2v-text/exported"
-  fi
+  T2V_TEXT_OPTIONS=(--option vae="$OUT/vae" --option latent_cache="$RUNS/latents" --option train_text_encoder=false
+                    --option text_standardization=true --option pooled_text=true)
+  INIT_FROM="$RUNS/text-init" train t2v-text t2v --max-steps "$REFINE_TEXT_T2V_STEPS" --batch-size "$T2V_BATCH" \
+    --learning-rate 5e-4 --warmup-steps 100 --seed 2 --eval-every 3000 "${T2V_TEXT_OPTIONS[@]}" \
+    --option crop_latent_frames=16 --option full_clips_from="$REFINE_TEXT_T2V_STEPS"
+  swap_in t2v-text "transformer text_encoder"
+  # then whole clips (60 / 64 latent frames) from it, the text encoder still frozen
+  refine t2v-full t2v transformer --max-steps "${REFINE_FULL_T2V_STEPS:-1500}" --batch-size "$T2V_BATCH" --learning-rate 2e-4 \
+    --warmup-steps 50 --seed 3 --eval-every 750 "${T2V_TEXT_OPTIONS[@]}" --option full_clips_from=0
 fi

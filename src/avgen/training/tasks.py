@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from avgen.training.trainer import TrainConfig, load_allowing_optional_keys
+from avgen.world.dataset import SampledStream
 
 EVAL_SEED = 2**31 - 1  # the evaluation clips' seed; training streams are seeded by seed * 1_000_003 + step
 
@@ -730,13 +731,13 @@ class VideoToAudioTask(Task):
         return results
 
 
-class CaptionStream(torch.utils.data.IterableDataset):
+class CaptionStream(SampledStream):
     """World captions of the training phrasing (never a held-out pair) with the attributes each one names:
     {"text": str, "labels": (len(TextEncoderTask.ATTRIBUTES),) class indices}. Text only: no rendering."""
 
     def __init__(self, seed: int, rank: int, world_size: int, fps_tag_prob: float, split: str = "train"):
         super().__init__()
-        self.seed, self.rank, self.world_size, self.fps_tag_prob, self.split = seed, rank, world_size, fps_tag_prob, split
+        self.seed, self.rank, self.fps_tag_prob, self.split = seed, rank, fps_tag_prob, split
 
     def sample(self, rng: np.random.Generator) -> dict:
         from avgen.world.captions import caption
@@ -745,13 +746,6 @@ class CaptionStream(torch.utils.data.IterableDataset):
         spec = sample_spec(rng, held_out=False)
         fps_tag = bool(rng.random() < self.fps_tag_prob)
         return {"text": caption(spec, rng, self.split, fps_tag), "labels": TextEncoderTask.attribute_labels(spec, fps_tag)}
-
-    def __iter__(self):
-        info = torch.utils.data.get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        rng = np.random.default_rng([self.seed, self.rank * workers + worker])
-        while True:
-            yield self.sample(rng)
 
 
 class TextEncoderTask(Task):
@@ -829,10 +823,10 @@ class TextEncoderTask(Task):
         return {"input_ids": tokens.input_ids, "attention_mask": tokens.attention_mask,  # (B, L)
                 "labels": torch.stack([item["labels"] for item in items])}  # (B, A)
 
-    def attribute_logits(self, modules, input_ids, attention_mask) -> dict[str, torch.Tensor]:
+    def attribute_logits(self, modules, states, attention_mask) -> dict[str, torch.Tensor]:
+        """Each attribute head on the masked mean of the token states (B, L, D)."""
         from avgen.models.transformer_video import masked_mean
 
-        states = modules["text_encoder"](input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, L, D)
         pooled = masked_mean(states.float(), attention_mask)  # (B, D)
         return {name: head(pooled) for name, head in modules["attribute_heads"].items()}  # name -> (B, classes)
 
@@ -844,8 +838,11 @@ class TextEncoderTask(Task):
         states = modules["text_encoder"](input_ids=corrupted, attention_mask=attention_mask).last_hidden_state  # (B, L, D)
         return modules["token_head"](states[chosen].float()), input_ids[chosen]
 
+    def token_states(self, modules, batch) -> torch.Tensor:
+        return modules["text_encoder"](input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state  # (B, L, D)
+
     def loss(self, modules, batch, step):
-        logits = self.attribute_logits(modules, batch["input_ids"], batch["attention_mask"])
+        logits = self.attribute_logits(modules, self.token_states(modules, batch), batch["attention_mask"])
         attributes = torch.stack([F.cross_entropy(logits[name], batch["labels"][:, i]) for i, name in enumerate(self.ATTRIBUTES)]).mean()
         token_logits, token_ids = self.masked_tokens(modules, batch["input_ids"], batch["attention_mask"])
         tokens = F.cross_entropy(token_logits, token_ids) if len(token_ids) else attributes.new_zeros(())
@@ -865,9 +862,10 @@ class TextEncoderTask(Task):
                 stream = CaptionStream(EVAL_SEED, 0, 1, self.options["fps_tag_prob"], split=split)
                 rng = np.random.default_rng(EVAL_SEED)
                 self.eval_sets[split] = self.to_device(self.collate([stream.sample(rng) for _ in range(count)]), device)
-        results = {}
+        results, states = {}, {}
         for split, batch in self.eval_sets.items():
-            logits = self.attribute_logits(modules, batch["input_ids"], batch["attention_mask"])
+            states[split] = self.token_states(modules, batch)
+            logits = self.attribute_logits(modules, states[split], batch["attention_mask"])
             correct = {name: (logits[name].argmax(-1) == batch["labels"][:, i]).float().mean().item() for i, name in enumerate(self.ATTRIBUTES)}
             results[f"attribute_accuracy_{split}"] = float(np.mean(list(correct.values())))
             if split == "heldout":  # per attribute where paraphrases differ most
@@ -875,8 +873,7 @@ class TextEncoderTask(Task):
         batch = self.eval_sets["train"]
         token_logits, token_ids = self.masked_tokens(modules, batch["input_ids"], batch["attention_mask"], torch.Generator().manual_seed(0))
         results["token_accuracy"] = (token_logits.argmax(-1) == token_ids).float().mean().item()
-        states = modules["text_encoder"](input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-        results.update(text_state_statistics([states], [batch["attention_mask"]]))
+        results.update(text_state_statistics([states["train"]], [batch["attention_mask"]]))
         return results
 
 
@@ -937,16 +934,13 @@ class UpsamplerTask(Task):
         return {"psnr": float(np.mean(ours)), "psnr_bicubic": float(np.mean(bicubic))}
 
 
-class PairedResolutions(torch.utils.data.IterableDataset):
+class PairedResolutions(SampledStream):
     """World clips rendered at `resolution` and at twice it (same spec otherwise): items "low" (F, 3, R, R)
     and "high" (F, 3, 2R, 2R) uint8. Formats: `seconds` at every world fps."""
 
     def __init__(self, seed: int, rank: int, world_size: int, resolution: int, seconds: float):
         super().__init__()
         self.seed, self.rank, self.resolution, self.seconds = seed, rank, resolution, seconds
-
-    def rng(self, worker: int = 0) -> np.random.Generator:
-        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(self.rank, worker)))
 
     def sample(self, rng: np.random.Generator) -> dict:
         import dataclasses
@@ -960,12 +954,6 @@ class PairedResolutions(torch.utils.data.IterableDataset):
         high = render_frames(simulate(dataclasses.replace(spec, resolution=2 * self.resolution)))
         to_tensor = lambda frames: torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # noqa: E731
         return {"low": to_tensor(low), "high": to_tensor(high)}
-
-    def __iter__(self):
-        info = torch.utils.data.get_worker_info()
-        rng = self.rng(info.id if info is not None else 0)
-        while True:
-            yield self.sample(rng)
 
 
 TASKS: dict[str, type[Task]] = {

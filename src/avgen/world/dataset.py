@@ -32,11 +32,31 @@ def _frames(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).contiguous()  # (F, H, W, 3) -> (F, 3, H, W)
 
 
-class WorldDataset(torch.utils.data.IterableDataset):
-    """An unbounded, reproducible stream of rendered training clips (never a held-out pair, train captions).
+class SampledStream(torch.utils.data.IterableDataset):
+    """An unbounded, reproducible stream of `self.sample(rng)` items. Every (rank, DataLoader worker) draws its own
+    stream from SeedSequence(seed, spawn_key=(rank, worker)), so the streams are disjoint and the same for the same
+    seed, whatever the number of workers. Subclasses set `seed` and `rank` and define `sample`."""
 
-    Every (rank, DataLoader worker) draws its own stream from SeedSequence(seed, spawn_key=(rank, worker)),
-    so the streams are disjoint and the same for the same seed, whatever the number of workers.
+    seed: int
+    rank: int
+
+    def rng(self, worker: int = 0) -> np.random.Generator:
+        """The generator of one (rank, worker) stream."""
+        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(self.rank, worker)))
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        rng = self.rng(info.id if info is not None else 0)
+        while True:
+            yield self.sample(rng)
+
+    def sample(self, rng: np.random.Generator) -> dict:
+        raise NotImplementedError
+
+
+class WorldDataset(SampledStream):
+    """An unbounded, reproducible stream of rendered training clips (never a held-out pair, train captions),
+    one stream per (rank, DataLoader worker) as every SampledStream.
 
     formats: (duration in seconds, fps) options, one drawn uniformly per clip (default: Movie Gen's two).
     edits: yield edit pairs instead of clips: "frames"/"audio" are the target, "source_frames"/
@@ -72,16 +92,6 @@ class WorldDataset(torch.utils.data.IterableDataset):
         self.seed, self.resolution, self.formats = seed, resolution, [(float(d), int(f)) for d, f in formats]
         self.sample_rate, self.include_audio, self.edits, self.fps_tag = sample_rate, include_audio, edits, fps_tag
         self.second_subject_prob, self.rank, self.world_size = second_subject_prob, rank, world_size
-
-    def rng(self, worker: int = 0) -> np.random.Generator:
-        """The generator of one (rank, worker) stream."""
-        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(self.rank, worker)))
-
-    def __iter__(self):
-        info = torch.utils.data.get_worker_info()
-        rng = self.rng(info.id if info is not None else 0)
-        while True:
-            yield self.sample(rng)
 
     def sample(self, rng: np.random.Generator) -> dict:
         """One item drawn with `rng`."""
