@@ -165,6 +165,27 @@ def test_t2v_task_on_the_fly_and_from_a_latent_cache(preset, tmp_path):
     assert set(evals[0]) == {"loss", "loss_no_text"}
 
 
+def test_t2v_temporal_weight_adds_the_temporal_difference_term_to_training_only(preset, tmp_path):
+    from avgen import flow_matching
+    from avgen.training.tasks import TextToVideoTask
+
+    generator = torch.Generator().manual_seed(0)
+    velocity, noise, x1 = (torch.randn(2, 4, 3, 4, 4, generator=generator) for _ in range(3))
+    t = torch.tensor([0.3, 0.6])
+    plain = flow_matching.loss(velocity, noise, x1)
+    base = {"vae": str(preset / "trained_vae"), "resolution": 32}
+    task = TextToVideoTask(config(preset, tmp_path / "a", "t2v", options=base))
+    torch.testing.assert_close(task.velocity_loss(velocity, noise, x1, t), plain)
+    task = TextToVideoTask(config(preset, tmp_path / "b", "t2v", options={**base, "temporal_weight": 2.0}))
+    expected = plain + 2.0 * flow_matching.temporal_difference_loss(velocity, noise, x1, t)
+    torch.testing.assert_close(task.velocity_loss(velocity, noise, x1, t), expected)
+    torch.testing.assert_close(task.velocity_loss(velocity, noise, x1, t, temporal=False), plain)  # what evaluate uses
+    torch.testing.assert_close(task.velocity_loss(velocity[:, :, :1], noise[:, :, :1], x1[:, :, :1], t),
+                               flow_matching.loss(velocity[:, :, :1], noise[:, :, :1], x1[:, :, :1]))  # one frame: no term
+    train(config(preset, tmp_path / "run", "t2v", options={**base, "temporal_weight": 2.0}, max_steps=1))
+    assert log_steps(tmp_path / "run") == [1]
+
+
 def test_v2a_task_with_masks_events_and_null_video(preset, tmp_path):
     options = {"audio_vae": str(preset / "trained_audio_vae"), "formats": [[1, 8], [2, 8]], "resolution": 32}
     run_dir = tmp_path / "v2a"

@@ -278,6 +278,10 @@ class TextToVideoTask(Task):
     cost ~1/4 of the token FLOPs and ~1/14 of the attention, and a world caption still holds for any
     window (subject, colour, background, weather, motion and camera are the same all clip long).
 
+    Motion: `temporal_weight` > 0 adds flow_matching.temporal_difference_loss, weighted so, to the flow loss:
+    the error of the clean estimate's frame-to-frame change (camera pans live there, at a few % of the
+    latents' energy, and the plain loss let the shipped model predict them static).
+
     Text: `train_text_encoder=false` freezes the text encoder (Movie Gen's are pretrained and frozen).
     `text_standardization` / `pooled_text` build the transformer with those options (VideoTransformer);
     a run that starts with text_standardization measures the text encoder's statistics on
@@ -286,7 +290,8 @@ class TextToVideoTask(Task):
 
     DEFAULTS = dict(vae="runs/vae/final/vae", latent_cache="", caption_dropout=0.1, logit_mean=0.0, logit_std=1.0,
                     resolution=64, max_text_length=256, crop_latent_frames=0, full_clips_from=0,
-                    train_text_encoder=True, text_standardization=False, pooled_text=False, calibration_captions=512)
+                    train_text_encoder=True, text_standardization=False, pooled_text=False, calibration_captions=512,
+                    temporal_weight=0.0)
 
     def __init__(self, config):
         super().__init__(config)
@@ -385,14 +390,24 @@ class TextToVideoTask(Task):
                 latents = self.vae.encode(batch["frames"].float() / 127.5 - 1).latent_dist.mode().float()
         return latents * self.vae.config.scaling_factor
 
-    def flow_loss(self, modules, x1, texts, fps, t, noise, frame_offset: int = 0) -> torch.Tensor:
+    def flow_loss(self, modules, x1, texts, fps, t, noise, frame_offset: int = 0, temporal: bool = True) -> torch.Tensor:
         from avgen import flow_matching
         from avgen.models.text_encoder import encode_prompt
 
         text_states, text_mask = encode_prompt(self.tokenizer, modules["text_encoder"], texts, self.options["max_text_length"], x1.device)
         x_t = flow_matching.interpolate(noise, x1, t)
         velocity = modules["transformer"](x_t, text_states, t, fps, text_mask, frame_offset=frame_offset).sample
-        return flow_matching.loss(velocity, noise, x1)  # (B,)
+        return self.velocity_loss(velocity, noise, x1, t, temporal)  # (B,)
+
+    def velocity_loss(self, velocity, noise, x1, t, temporal: bool = True) -> torch.Tensor:
+        """The flow loss per sample (B,), with the temporal-difference term when temporal_weight > 0 (and
+        `temporal`: evaluations leave it out, so their figures compare with runs trained without it)."""
+        from avgen import flow_matching
+
+        loss = flow_matching.loss(velocity, noise, x1)
+        if temporal and self.options["temporal_weight"] and x1.shape[2] > 1:
+            loss = loss + self.options["temporal_weight"] * flow_matching.temporal_difference_loss(velocity, noise, x1, t)
+        return loss
 
     def loss(self, modules, batch, step):
         from avgen import flow_matching
@@ -423,7 +438,8 @@ class TextToVideoTask(Task):
             for x1, noise, texts, fps in self.eval_batches:
                 for t in (0.1, 0.3, 0.5, 0.7, 0.9):
                     times = torch.full((len(x1),), t, device=device)
-                    losses.append(self.flow_loss(modules, x1, texts if use_text else [""] * len(x1), fps.to(device), times, noise).mean().item())
+                    losses.append(self.flow_loss(modules, x1, texts if use_text else [""] * len(x1), fps.to(device), times, noise,
+                                                 temporal=False).mean().item())
             results[name] = float(np.mean(losses))
         return results
 
@@ -496,7 +512,7 @@ class EditTask(TextToVideoTask):
         batch["source"] = batch["source"] * keep[:, None, None, None, None]
         return batch
 
-    def flow_loss(self, modules, x1, texts, fps, t, noise, source=None, frame_offset: int = 0) -> torch.Tensor:
+    def flow_loss(self, modules, x1, texts, fps, t, noise, source=None, frame_offset: int = 0, temporal: bool = True) -> torch.Tensor:
         from avgen import flow_matching
         from avgen.models.text_encoder import encode_prompt
 
@@ -505,7 +521,7 @@ class EditTask(TextToVideoTask):
         source = torch.zeros_like(x1) if source is None else source
         velocity = modules["edit_transformer"](torch.cat([x_t, source], dim=1), text_states, t, fps, text_mask,
                                                frame_offset=frame_offset).sample
-        return flow_matching.loss(velocity, noise, x1)  # (B,)
+        return self.velocity_loss(velocity, noise, x1, t, temporal)  # (B,)
 
     def loss(self, modules, batch, step):
         from avgen import flow_matching
@@ -535,7 +551,8 @@ class EditTask(TextToVideoTask):
         x1, source, noise, texts, fps = self.eval_batches
         results = {}
         for name, given in (("loss", source), ("loss_no_source", torch.zeros_like(source))):
-            losses = [self.flow_loss(modules, x1, texts, fps, torch.full((len(x1),), t, device=device), noise, given).mean().item()
+            losses = [self.flow_loss(modules, x1, texts, fps, torch.full((len(x1),), t, device=device), noise, given,
+                                     temporal=False).mean().item()
                       for t in (0.1, 0.3, 0.5, 0.7, 0.9)]
             results[name] = float(np.mean(losses))
         return results
