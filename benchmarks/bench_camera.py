@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +35,12 @@ TIMES = (0.2, 0.5, 0.8)
 FPS = 24
 
 
-def to_frames(pixels: torch.Tensor) -> np.ndarray:
-    """Decoded (B, 3, F, H, W) in [-1, 1] -> uint8 (B, F, H, W, 3), as the judge reads a clip."""
+def decode(pipe: TextToVideoPipeline, latents: torch.Tensor, num_frames: int) -> np.ndarray:
+    """Scaled latents (B, C, F', H', W') -> uint8 (B, F, H, W, 3), decoded in the pipeline's temporal tiles (as
+    its generated clips are: tiles differ from one whole decode near their borders), as the judge reads a clip."""
+    pixels = pipe.vae.decode(latents / pipe.vae.config.scaling_factor, num_frames=num_frames,
+                             tile_latent_frames=pipe.config.vae_tile_latent_frames,
+                             tile_overlap=pipe.config.vae_tile_overlap, return_dict=False)[0]  # (B, 3, F, H, W) in [-1, 1]
     return ((pixels.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 4, 1).numpy()
 
 
@@ -52,32 +55,36 @@ def world_clips(count: int, seed: int, duration: float, size: int) -> list:
 
 @torch.no_grad()
 def run(pipe: TextToVideoPipeline, count: int, seed: int, duration: float = 10.0, size: int = 64) -> dict:
-    vae, transformer, scale = pipe.vae, pipe.transformer, pipe.vae.config.scaling_factor
-    rng, hits, rows = np.random.default_rng(seed + 1), Counter(), []
+    rng, rows = np.random.default_rng(seed + 1), []
     for spec in world_clips(count, seed, duration, size):
         frames = render_clip(spec).frames  # (F, H, W, 3) uint8
         pixels = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1  # (1, 3, F, H, W)
-        latents = vae.encode(pixels).latent_dist.mode() * scale  # (1, C, F', H', W')
+        latents = pipe.vae.encode(pixels).latent_dist.mode() * pipe.vae.config.scaling_factor  # (1, C, F', H', W')
         row = {"camera": spec.camera, "rendered": judge_video(frames, FPS)["camera"],
-               "round_trip": judge_video(to_frames(vae.decode(latents / scale).sample)[0], FPS)["camera"]}
+               "round_trip": judge_video(decode(pipe, latents, len(frames))[0], FPS)["camera"]}
         texts = [caption(spec, rng, "train"), caption(spec.replace(camera=SWAPPED[spec.camera]), rng, "train")]
         states, mask = pipe.encode_prompt(texts, do_classifier_free_guidance=False)[:2]
         noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(seed))
         for t in TIMES:
             x_t = flow_matching.interpolate(noise, latents, torch.tensor([t])).expand(2, *latents.shape[1:])
-            velocity = transformer(x_t, states, torch.full((2,), t), torch.full((2,), FPS), mask).sample
-            estimates = to_frames(vae.decode((x_t + (1 - t) * velocity) / scale).sample)  # (2, F, H, W, 3)
+            velocity = pipe.transformer(x_t, states, torch.full((2,), t), torch.full((2,), FPS), mask).sample
+            estimates = decode(pipe, x_t + (1 - t) * velocity, len(frames))  # (2, F, H, W, 3)
             row[f"t={t}"] = [judge_video(estimate, FPS)["camera"] for estimate in estimates]
         rows.append(row)
-        for key in ("rendered", "round_trip"):
-            hits[(spec.camera, key)] += row[key] == spec.camera
-        for t in TIMES:
-            hits[(spec.camera, f"t={t}")] += row[f"t={t}"][0] == spec.camera
-            hits[(spec.camera, f"t={t} swapped")] += row[f"t={t}"][1] == SWAPPED[spec.camera]
-    keys = ["rendered", "round_trip"] + [f"t={t}" for t in TIMES] + [f"t={t} swapped" for t in TIMES]
-    summary = {camera: {key: hits[(camera, key)] / count for key in keys} for camera in CAMERAS}
-    return {"clips_per_camera": count, "summary": summary, "clips": rows}
+    return {"clips_per_camera": count, "summary": summarize(rows), "clips": rows}
 
+
+def summarize(rows: list[dict]) -> dict:
+    """Per camera, the share of clips whose judged camera is the one asked: the clip's own for the rendered
+    clip, its round trip and the estimate with its caption; the swapped one for the estimate with it swapped."""
+    summary = {}
+    for camera in CAMERAS:
+        mine = [row for row in rows if row["camera"] == camera]
+        shares = {key: np.mean([row[key] == camera for row in mine]) for key in ("rendered", "round_trip")}
+        shares.update({f"t={t}": np.mean([row[f"t={t}"][0] == camera for row in mine]) for t in TIMES})
+        shares.update({f"t={t} swapped": np.mean([row[f"t={t}"][1] == SWAPPED[camera] for row in mine]) for t in TIMES})
+        summary[camera] = {key: float(value) for key, value in shares.items()}
+    return summary
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
