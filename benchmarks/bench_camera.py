@@ -7,8 +7,12 @@ captions), the world's judge names the camera of
    to flow time t (0.2, 0.5, 0.8), decoded: with 80 % of the clip given (t = 0.8), a denoiser that knows the camera
    keeps the pan. With the caption's camera swapped the estimate should follow the words where the noise leaves
    room (small t).
+3. The same noised latents *sampled* to the end by the pipeline (its remaining Euler steps of a `--steps` schedule,
+   with its guidance; bench_quality.sample_from): a one-step estimate at large noise is a blurred mean, and a blurred
+   background gives the judge nothing to track, so 2. alone cannot tell "removes the pan" from "blurs it". A sampler
+   that keeps a pan it is given at t = 0.8 (or 0.5) but never starts one loses camera motion at the high-noise steps.
 
-    .venv/bin/python benchmarks/bench_camera.py [--pipeline weights/tiny] [--name shipped] [--clips 5]
+    .venv/bin/python benchmarks/bench_camera.py [--pipeline weights/tiny] [--name shipped] [--clips 5] [--steps 50]
 Writes benchmarks/results/camera.json (one entry per --name, merged with earlier runs).
 """
 
@@ -16,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from avgen import flow_matching
+from avgen.muxer import as_uint8_frames
 from avgen.pipelines.text_to_video import TextToVideoPipeline
 from avgen.world import render_clip
 from avgen.world.captions import caption
@@ -29,6 +35,9 @@ from avgen.world.judge import judge_video
 from avgen.world.spec import sample_spec
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_quality import sample_from  # noqa: E402  (benchmarks/ is not a package)
+
 CAMERAS = ("pan left", "pan right", "static")
 SWAPPED = {"pan left": "pan right", "pan right": "pan left", "static": "pan left"}
 TIMES = (0.2, 0.5, 0.8)
@@ -54,7 +63,7 @@ def world_clips(count: int, seed: int, duration: float, size: int) -> list:
 
 
 @torch.no_grad()
-def run(pipe: TextToVideoPipeline, count: int, seed: int, duration: float = 10.0, size: int = 64) -> dict:
+def run(pipe: TextToVideoPipeline, count: int, seed: int, duration: float = 10.0, size: int = 64, steps: int = 50) -> dict:
     rng, rows = np.random.default_rng(seed + 1), []
     for spec in world_clips(count, seed, duration, size):
         frames = render_clip(spec).frames  # (F, H, W, 3) uint8
@@ -70,8 +79,12 @@ def run(pipe: TextToVideoPipeline, count: int, seed: int, duration: float = 10.0
             velocity = pipe.transformer(x_t, states, torch.full((2,), t), torch.full((2,), FPS), mask).sample
             estimates = decode(pipe, x_t + (1 - t) * velocity, len(frames))  # (2, F, H, W, 3)
             row[f"t={t}"] = [judge_video(estimate, FPS)["camera"] for estimate in estimates]
+            sampled = [sample_from(pipe, latents, text, steps, 1 - t, torch.Generator().manual_seed(seed), FPS, len(frames))
+                       for text in texts]  # fmt: skip
+            row[f"sampled t={t}"] = [judge_video(as_uint8_frames(output.frames[0]), FPS)["camera"] for output in sampled]
         rows.append(row)
-    return {"clips_per_camera": count, "summary": summarize(rows), "clips": rows}
+    return {"clips_per_camera": count, "steps": steps, "summary": summarize(rows), "clips": rows}
+
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -81,8 +94,9 @@ def summarize(rows: list[dict]) -> dict:
     for camera in CAMERAS:
         mine = [row for row in rows if row["camera"] == camera]
         shares = {key: np.mean([row[key] == camera for row in mine]) for key in ("rendered", "round_trip")}
-        shares.update({f"t={t}": np.mean([row[f"t={t}"][0] == camera for row in mine]) for t in TIMES})
-        shares.update({f"t={t} swapped": np.mean([row[f"t={t}"][1] == SWAPPED[camera] for row in mine]) for t in TIMES})
+        for key in (f"{way}t={t}" for way in ("", "sampled ") for t in TIMES):
+            shares[key] = np.mean([row[key][0] == camera for row in mine])
+            shares[f"{key} swapped"] = np.mean([row[key][1] == SWAPPED[camera] for row in mine])
         summary[camera] = {key: float(value) for key, value in shares.items()}
     return summary
 
@@ -92,12 +106,13 @@ def main() -> None:
     parser.add_argument("--name", default="shipped")
     parser.add_argument("--clips", type=int, default=5, help="world clips per camera")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=50, help="schedule of the sampled continuations (the pipeline's default)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "camera.json"))
     args = parser.parse_args()
     if args.clips < 1:
         raise SystemExit(f"--clips must be >= 1; got {args.clips}")
     pipe = TextToVideoPipeline.from_pretrained(args.pipeline, torch_dtype=torch.float32)
-    result = {"pipeline": args.pipeline, **run(pipe, args.clips, args.seed)}
+    result = {"pipeline": args.pipeline, **run(pipe, args.clips, args.seed, steps=args.steps)}
     out = Path(args.out)
     merged = json.loads(out.read_text()) if out.is_file() else {}
     merged[args.name] = result

@@ -48,7 +48,7 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 from diffusers.utils.torch_utils import randn_tensor
 
-from avgen.flow_matching import interpolate, linear_quadratic_sigmas
+from avgen.flow_matching import interpolate, linear_quadratic_sigmas, start_step
 from avgen.muxer import write_video
 from avgen.outputs import AVGenOutput
 from avgen.pipelines.video_input import postprocess_frames
@@ -95,6 +95,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--guidance-scale", type=float, default=None, help="video guidance (default: the pipeline's)")
     parser.add_argument("--audio-guidance-scale", type=float, default=None, help="audio guidance (default: the pipeline's)")
     parser.add_argument("--sdedit-sigma", type=float, default=0.6, help="noise level the SDEdit baseline starts from (0..1)")
+    parser.add_argument("--edit-strength", type=float, default=1.0, help="VideoEditPipeline's strength (1 = from pure noise, its default)")
     parser.add_argument("--pipeline", type=Path, default=ROOT / "weights" / "tiny", help="AVGenPipeline folder")
     parser.add_argument("--video-pipeline", type=Path, default=None, help="TextToVideoPipeline folder for --only video")
     parser.add_argument("--edit-pipeline", type=Path, default=ROOT / "weights" / "tiny-edit", help="VideoEditPipeline folder")
@@ -356,31 +357,40 @@ def autoencoder_roundtrip(edit_pipe, source: Path) -> AVGenOutput:
                        metadata=[{"generator": "avgen vae round trip (benchmark ceiling)"}])
 
 
+def sample_from(pipe, x1: torch.Tensor, prompt: str, steps: int, sigma: float, generator, fps: int, num_frames: int):
+    """TextToVideoPipeline `pipe` run from the scaled clean latents x1 (1, C, F', H', W') noised to the first step of
+    its linear-quadratic schedule with sigma_k <= `sigma` (flow_matching.start_step): the start is
+    interpolate(noise, x1, 1 - sigma_k) on the training path, and a scheduler that drops the first k steps makes the
+    pipeline run exactly the remaining steps k..steps-1 (same sigmas as a full run from there). Its output ("np")."""
+    sigmas = linear_quadratic_sigmas(steps)
+    skip = start_step(sigmas, sigma)
+    original, scheduler = pipe.scheduler, _TailScheduler.from_config(pipe.scheduler.config)
+    scheduler.skip = skip
+    noise = randn_tensor(x1.shape, generator=generator, device=x1.device, dtype=x1.dtype)
+    t = torch.full((1,), 1 - sigmas[skip], device=x1.device)
+    pipe.scheduler = scheduler
+    try:
+        scale = pipe.vae.spatial_compression_ratio
+        return pipe(
+            prompt=prompt, height=scale * x1.shape[-2], width=scale * x1.shape[-1], num_frames=num_frames, fps=fps,
+            num_inference_steps=steps, latents=interpolate(noise, x1, t), output_type="np",
+        )  # fmt: skip
+    finally:
+        pipe.scheduler = original
+
+
 def sdedit(avgen_pipe, source: Path, prompt: str, steps: int, sigma: float, generator) -> AVGenOutput:
-    """SDEdit (Meng et al., ICLR 2022) with the text-to-video model, the baseline of instruction editing:
-    1. the source MP4's frames -> vae.encode (mode) * scaling_factor -> source latents x1 (1, C, F', H', W');
-    2. k = the first step of the pipeline's linear-quadratic schedule with sigma_k <= `sigma` (the last step when none
-       is, with few steps); the start is x1 noised to flow time t = 1 - sigma_k on the training path,
-       interpolate(noise, x1, t) (avgen.flow_matching);
-    3. TextToVideoPipeline(latents=start) with the target caption and a scheduler that drops the first `skip` steps,
-       so it runs exactly the remaining steps k..steps-1 (same sigmas as a full run from there).
-    The source's sound is kept (the baseline regenerates pictures only, as the edit model does for silent edits)."""
+    """SDEdit (Meng et al., ICLR 2022) with the text-to-video model, the baseline of instruction editing: the source
+    MP4's frames -> vae.encode (mode) * scaling_factor -> source latents x1 (1, C, F', H', W'), then `sample_from`
+    with the target caption. The source's sound is kept (the baseline regenerates pictures only, as the edit model
+    does for silent edits)."""
     frames, audio, fps, sample_rate = evaluate._decode(source)
     pipe = avgen_pipe.text_to_video  # a fresh stage pipeline over the same modules: its scheduler can be swapped
-    skip = min(int(np.searchsorted(-np.asarray(linear_quadratic_sigmas(steps)), -sigma)), steps - 1)
-    scheduler = _TailScheduler.from_config(pipe.scheduler.config)
-    scheduler.skip = skip
-    pipe.scheduler = scheduler
     device, vae = pipe._execution_device, pipe.vae
     with torch.no_grad():
         video = torch.from_numpy(frames).to(device).permute(3, 0, 1, 2)[None].float() / 127.5 - 1  # (1, 3, F, H, W)
         x1 = vae.encode(video.to(vae.dtype)).latent_dist.mode().float() * vae.config.scaling_factor
-    noise = randn_tensor(x1.shape, generator=generator, device=device, dtype=x1.dtype)
-    t = torch.full((1,), 1 - linear_quadratic_sigmas(steps)[skip], device=device)
-    output = pipe(
-        prompt=prompt, height=frames.shape[1], width=frames.shape[2], num_frames=len(frames), fps=fps,
-        num_inference_steps=steps, latents=interpolate(noise, x1, t), output_type="np",
-    )  # fmt: skip
+    output = sample_from(pipe, x1, prompt, steps, sigma, generator, fps, len(frames))
     return AVGenOutput(frames=output.frames, audio=audio[None], fps=fps, sample_rate=sample_rate, metadata=output.metadata)
 
 
@@ -447,10 +457,11 @@ def run_edit(args, models: Models, duration: float, fps: int) -> dict:
             return autoencoder_roundtrip(models.edit, source)
         if row["method"] == "sdedit":
             return sdedit(models.avgen, source, row["caption"], args.steps, args.sdedit_sigma, models.generator(row))
-        return models.edit(str(source), prompt=row["instruction"], num_inference_steps=args.steps, generator=models.generator(row))
+        return models.edit(str(source), prompt=row["instruction"], num_inference_steps=args.steps, strength=args.edit_strength,
+                           generator=models.generator(row))
 
     settings = {"pipeline": str(args.pipeline.resolve()), "edit_pipeline": str(args.edit_pipeline.resolve()), "steps": args.steps,
-                "seed": args.seed, "sdedit_sigma": args.sdedit_sigma}  # fmt: skip
+                "seed": args.seed, "sdedit_sigma": args.sdedit_sigma, "edit_strength": args.edit_strength}  # fmt: skip
     generate(folder, rows, settings, make)
     groups = {
         f"{label}/{split}": (lambda method, split: lambda row: row["method"] == method and row["split"] == split)(method, split)

@@ -108,3 +108,14 @@ def test_temporal_difference_loss_sees_motion_errors_only():
     torch.testing.assert_close(flow_matching.temporal_difference_loss(frozen, x0, x1, t), expected, atol=1e-4, rtol=1e-3)
     with pytest.raises(ValueError, match="2 or more latent frames"):
         flow_matching.temporal_difference_loss(exact[:, :, :1], x0[:, :, :1], x1[:, :, :1], t)
+
+
+def test_start_step_is_the_first_sigma_at_or_below_the_strength():
+    sigmas = flow_matching.linear_quadratic_sigmas(20)  # ..., 0.829, 0.740, 0.631, 0.503, 0.355, 0.187
+    assert flow_matching.start_step(sigmas, 1.0) == 0  # pure noise: the whole schedule
+    assert [flow_matching.start_step(sigmas, s) for s in (0.8, 0.6, 0.5, 0.2)] == [15, 17, 18, 19]
+    assert all(sigmas[flow_matching.start_step(sigmas, s)] <= s < sigmas[flow_matching.start_step(sigmas, s) - 1] for s in (0.95, 0.8, 0.6, 0.3))
+    assert flow_matching.start_step(sigmas, 0.01) == 19  # below the last sigma: the last step still runs
+    for bad in (0.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match="strength must be in"):
+            flow_matching.start_step(sigmas, bad)

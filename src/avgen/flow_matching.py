@@ -100,3 +100,14 @@ def linear_quadratic_sigmas(
             f"linear_step_size {linear_step_size} is too large for a monotone schedule of {num_steps} steps"
         )
     return sigmas
+
+
+def start_step(sigmas: list[float], strength: float) -> int:
+    """Where sampling starts for a given clip noised to `strength` (SDEdit; diffusers' img2img `strength`, read on the
+    noise axis): the first step of `sigmas` (descending from 1.0) whose sigma <= strength, or the last step when none
+    is (few steps, tiny strength). strength 1.0 -> step 0 (pure noise). The start is then
+    interpolate(noise, x1, 1 - sigmas[k]): sigma is measured, not the share of steps, since the linear-quadratic
+    schedule spends the first half of its steps above sigma 0.99 (20 steps: sigma <= 0.6 leaves 3)."""
+    if not 0 < strength <= 1:
+        raise ValueError(f"strength must be in (0, 1]; got {strength!r}")
+    return next((k for k, sigma in enumerate(sigmas) if sigma <= strength), len(sigmas) - 1)

@@ -32,7 +32,8 @@ def edit_args(clip, out, model, *extra):
 
 def test_edit_writes_the_video_with_the_input_sound_and_a_summary(models, clip, tmp_path, capsys):
     out = tmp_path / "out.mp4"
-    assert main(edit_args(clip, out, models / "audio", "--seed", "3", "--guidance", "2", "--video-guidance", "1.2")) == 0
+    assert main(edit_args(clip, out, models / "audio", "--seed", "3", "--guidance", "2", "--video-guidance", "1.2",
+                          "--strength", "0.9")) == 0
     summary = capsys.readouterr().out.strip()
     assert summary.startswith(str(out)) and "\n" not in summary
     assert "0.38 s" in summary and "32x32" in summary and "sound kept" in summary and "taken" in summary
@@ -43,7 +44,7 @@ def test_edit_writes_the_video_with_the_input_sound_and_a_summary(models, clip, 
     meta = decoded.metadata
     assert meta["instruction"] == "change the background to a busy intersection" and meta["seed"] == "3"
     assert (meta["guidance_scale"], meta["video_guidance_scale"], meta["regenerate_audio"]) == ("2.0", "1.2", "False")
-    assert meta["model"] == str(models / "audio")
+    assert meta["model"] == str(models / "audio") and meta["strength"] == "0.9"
 
 
 def test_regenerate_audio_flag(models, clip, tmp_path, capsys):
@@ -66,6 +67,8 @@ def test_bad_arguments_exit_2_before_loading_the_model(models, clip, tmp_path, c
         (edit_args(clip, out, models / "video", "--steps", "1"), "--steps must be at least 2"),
         (edit_args(clip, out, models / "video", "--guidance", "0.5"), "--guidance must be a number >= 1"),
         (edit_args(clip, out, models / "video", "--video-guidance", "nan"), "--video-guidance must be a number >= 1"),
+        (edit_args(clip, out, models / "video", "--strength", "0"), "--strength must be in (0, 1]"),
+        (edit_args(clip, out, models / "video", "--strength", "nan"), "--strength must be in (0, 1]"),
         (edit_args(tmp_path / "missing.mp4", out, models / "video"), "no such file"),
         (edit_args(clip, tmp_path / "out.avi", models / "video"), "unknown extension"),
         (edit_args(clip, clip, models / "video"), "must not overwrite the input"),

@@ -11,7 +11,7 @@ import torch
 
 import avgen
 from avgen.clock import AVClock
-from avgen.flow_matching import linear_quadratic_sigmas
+from avgen.flow_matching import interpolate, linear_quadratic_sigmas
 from avgen.models import VideoTransformer
 from avgen.muxer import read_video, write_video
 from avgen.outputs import AVGenOutput
@@ -184,7 +184,8 @@ class OracleEditTransformer(VideoTransformer):
 
     def forward(self, hidden_states, encoder_hidden_states, timestep, fps, encoder_attention_mask=None, **kwargs):
         noisy, source = hidden_states.chunk(2, dim=1)
-        self.calls.append(dict(timestep=timestep.clone(), fps=fps, source=source.clone(), text=encoder_hidden_states[:, 0, 0].clone()))
+        self.calls.append(dict(timestep=timestep.clone(), fps=fps, source=source.clone(), noisy=noisy.clone(),
+                               text=encoder_hidden_states[:, 0, 0].clone()))
         target = encoder_hidden_states[:, 0, 0].reshape(-1, 1, 1, 1, 1) + source
         return ((target - noisy) / (1 - timestep).reshape(-1, 1, 1, 1, 1),)
 
@@ -221,6 +222,34 @@ def test_guidance_formula_and_source_latents_reach_the_transformer(guidance_scal
             assert torch.count_nonzero(source_branch) == 0  # the unconditional branch: no source
         else:
             torch.testing.assert_close(source_branch[None], source, atol=1e-5, rtol=0)
+
+
+def test_strength_starts_from_the_noised_source_and_runs_the_tail_of_the_schedule():
+    """strength < 1 (SDEdit-style): the first step is the source latents noised to the first sigma <= strength, with
+    the generator's noise, and only the remaining steps run; the oracle still lands exactly on its x1."""
+    pipe = get_pipeline(transformer_class=OracleEditTransformer)
+    pipe.transformer.calls = []
+    frames, steps = dummy_frames(9), 6  # sigmas 1, .999, .998, .997, .886, .553: strength 0.9 starts at step 4
+    inputs = get_dummy_inputs(video=frames, prompt=None, num_inference_steps=steps, strength=0.9, output_type="latent",
+                              video_guidance_scale=1.0, guidance_scale=1.0)  # fmt: skip
+    output = pipe(**inputs, prompt_embeds=torch.full((1, 3, TEXT_DIM), 2.0))
+    with torch.no_grad():
+        sample = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 255 * 2 - 1  # (1, 3, F, H, W)
+        source = pipe.vae.encode(sample).latent_dist.mode() * 0.5
+    sigmas = linear_quadratic_sigmas(steps)
+    calls = pipe.transformer.calls
+    np.testing.assert_allclose([float(c["timestep"][0]) for c in calls], [1 - s for s in sigmas[4:]], atol=1e-6)
+    noise = torch.randn(source.shape, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(calls[0]["noisy"], interpolate(noise, source, torch.tensor([1 - sigmas[4]])), atol=1e-5, rtol=0)
+    torch.testing.assert_close(output.frames, 2.0 + source, atol=1e-4, rtol=1e-4)
+    assert output.metadata[0]["strength"] == 0.9
+
+
+def test_strength_one_is_the_default_from_pure_noise(pipe):
+    default = pipe(**get_dummy_inputs(output_type="latent"))
+    torch.testing.assert_close(default.frames, pipe(**get_dummy_inputs(strength=1.0, output_type="latent")).frames, rtol=0, atol=0)
+    assert default.metadata[0]["strength"] == 1.0
+    assert not torch.allclose(default.frames, pipe(**get_dummy_inputs(strength=0.5, output_type="latent")).frames)
 
 
 def test_negative_prompt_default_is_empty_string(pipe):
@@ -332,6 +361,8 @@ def test_regenerated_audio_is_the_audio_pipeline_on_the_edited_frames(audio_pipe
         (dict(generator=[torch.Generator()] * 2), "got 2 generators for 1 videos"),
         (dict(guidance_scale=0.5), "guidance_scale must be a number >= 1"),
         (dict(video_guidance_scale=float("nan")), "video_guidance_scale must be a number >= 1"),
+        (dict(strength=0.0), r"strength must be a number in \(0, 1\]"),
+        (dict(strength=1.5), r"strength must be a number in \(0, 1\]"),
         (dict(latents=torch.zeros(1, 8, 3, 4, 4)), r"latents must have shape \(1, 4, 3, 4, 4\)"),
         (dict(regenerate_audio="yes"), "regenerate_audio must be True, False or None"),
         (dict(regenerate_audio=True), "needs the audio components"),

@@ -30,6 +30,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=50, help="sampling steps (at least 2)")
     parser.add_argument("--guidance", type=float, default=2.0, help="guidance on the instruction (1 = off)")
     parser.add_argument("--video-guidance", type=float, default=3.0, help="guidance on the source video (1 = off)")
+    parser.add_argument(
+        "--strength", type=float, default=1.0,
+        help="noise level the edit starts from, in (0, 1]: 1 = pure noise (default); lower starts from the noised source",
+    )  # fmt: skip
     sound = parser.add_mutually_exclusive_group()
     sound.add_argument(
         "--regenerate-audio", dest="regenerate_audio", action="store_const", const=True, default=None,
@@ -60,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--guidance", args.guidance), ("--video-guidance", args.video_guidance)):
         if not math.isfinite(value) or value < 1:
             return _fail(f"{flag} must be a number >= 1 (1 = off); got {value}")
+    if not 0 < args.strength <= 1:  # also refuses nan
+        return _fail(f"--strength must be in (0, 1] (1 = from pure noise); got {args.strength}")
     if not args.instruction.strip():
         return _fail("the instruction is empty")
     index = json.loads((model / "model_index.json").read_text())
@@ -86,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             num_inference_steps=args.steps,
             guidance_scale=args.guidance,
             video_guidance_scale=args.video_guidance,
+            strength=args.strength,
             generator=torch.Generator(device).manual_seed(args.seed),
             regenerate_audio=args.regenerate_audio,
         )

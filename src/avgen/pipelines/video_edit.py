@@ -41,7 +41,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 import avgen
 from avgen.clock import AVClock
-from avgen.flow_matching import linear_quadratic_sigmas
+from avgen.flow_matching import interpolate, linear_quadratic_sigmas, start_step
 from avgen.models.autoencoder_audio import AudioAutoencoder
 from avgen.models.autoencoder_video import TemporalAutoencoder
 from avgen.models.text_encoder import DEFAULT_MAX_LENGTH
@@ -260,6 +260,7 @@ class VideoEditPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
         audio_prompt,
         audio_guidance_scale,
         audio_num_inference_steps,
+        strength=1.0,
     ) -> tuple[int, int, int, bool]:
         """Raise a precise ValueError for any input the pipeline cannot run, before any compute (a path is probed,
         not decoded). Returns (B, F, fps, regenerate_audio) of the validated request."""
@@ -302,6 +303,8 @@ class VideoEditPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
         for name, value in (("guidance_scale", guidance_scale), ("video_guidance_scale", video_guidance_scale)):
             if not _is_number(value) or value < 1:
                 raise ValueError(f"{name} must be a number >= 1 (1 = that guidance off); got {value!r}")
+        if not _is_number(strength) or not 0 < strength <= 1:
+            raise ValueError(f"strength must be a number in (0, 1] (1 = start from pure noise); got {strength!r}")
         total = batch_size * num_videos_per_prompt
         if latents is not None:
             expected = self.latent_shape(total, num_frames)
@@ -408,6 +411,7 @@ class VideoEditPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
         num_inference_steps: int = 50,
         guidance_scale: float = 2.0,  # these two measured best for weights/tiny-edit (its MODEL_CARD.md)
         video_guidance_scale: float = 3.0,
+        strength: float = 1.0,
         num_videos_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
@@ -446,9 +450,13 @@ class VideoEditPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
                 source), v_source (negative text, source) and v_full (instruction, source):
                 v = v_uncond + video_guidance_scale * (v_source - v_uncond) + guidance_scale * (v_full - v_source).
                 Higher keeps more of the source; both 1 is one forward of v_full a step.
+            strength: noise level in (0, 1] the edit starts from. 1 (default, Movie Gen Edit): pure noise, the source
+                reaches the model only through its channels. Below 1 (SDEdit-style, diffusers' img2img `strength`
+                on the noise axis): sampling starts from the source latents noised to the first step whose sigma is
+                <= strength (`flow_matching.start_step`) and runs only the remaining steps (20 steps, 0.6: 3 steps).
             num_videos_per_prompt: edited videos per instruction (different noise).
             generator: a torch.Generator, or one per output video; it draws the video noise, then the audio's.
-            latents: noise (B*n, C, F', H', W') to start from, used as given.
+            latents: noise (B*n, C, F', H', W') to start from, used as given (strength < 1: mixed with the source).
             prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask:
                 precomputed text (B, L, text_dim) and (B, L) masks, instead of the prompts.
             output_type: "np" frames (B*n, F, H, W, 3) floats in [0, 1], "pt" (B*n, F, 3, H, W), "pil" (lists of
@@ -478,7 +486,7 @@ class VideoEditPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
             video, prompt, negative_prompt, fps, num_inference_steps, guidance_scale, video_guidance_scale,
             num_videos_per_prompt, generator, latents, prompt_embeds, prompt_attention_mask, negative_prompt_embeds,
             negative_prompt_attention_mask, output_type, callback_on_step_end_tensor_inputs, max_sequence_length,
-            regenerate_audio, audio_prompt, audio_guidance_scale, audio_num_inference_steps,
+            regenerate_audio, audio_prompt, audio_guidance_scale, audio_num_inference_steps, strength,
         )  # fmt: skip
         self._guidance_scale = guidance_scale
         self._video_guidance_scale = video_guidance_scale
@@ -520,19 +528,24 @@ class VideoEditPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
             source_input = source_latents.repeat(branches, 1, 1, 1, 1)
         source_input = source_input.to(transformer_dtype)
 
-        # 5. Timesteps: the scheduler's sigma = 1 - t, timestep = sigma * num_train_timesteps (flow_matching.py)
-        self.scheduler.set_timesteps(sigmas=linear_quadratic_sigmas(num_inference_steps), device=device)
-        self.scheduler.set_begin_index(0)
-        timesteps = self.scheduler.timesteps
+        # 5. Timesteps: the scheduler's sigma = 1 - t, timestep = sigma * num_train_timesteps (flow_matching.py);
+        #    strength < 1 skips the first `begin` steps (the scheduler's step index starts there, as in diffusers' img2img)
+        sigmas = linear_quadratic_sigmas(num_inference_steps)
+        begin = start_step(sigmas, strength)
+        self.scheduler.set_timesteps(sigmas=sigmas, device=device)
+        self.scheduler.set_begin_index(begin)
+        timesteps = self.scheduler.timesteps[begin:]
         self._num_timesteps = len(timesteps)
 
-        # 6. Noise, kept in float32 for the Euler updates
+        # 6. Noise, kept in float32 for the Euler updates; strength < 1: the source noised to sigmas[begin]
         seeded = latents is None  # the seed tells how to reproduce a clip only if the noise came from it
         latents = self.prepare_latents(self.latent_shape(total, num_frames), torch.float32, device, generator, latents)
+        if begin > 0:
+            latents = interpolate(latents, source_latents, torch.full((total,), 1 - sigmas[begin], device=device))
 
         # 7. Denoising loop
         num_train_timesteps = self.scheduler.config.num_train_timesteps
-        with self.progress_bar(total=num_inference_steps) as progress_bar:
+        with self.progress_bar(total=len(timesteps)) as progress_bar:
             for i, timestep in enumerate(timesteps):
                 if self.interrupt:
                     continue
@@ -614,13 +627,15 @@ class VideoEditPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
             return (video_frames, audio)
         instructions = [p for p in prompts for _ in range(num_videos_per_prompt)] if prompts is not None else None
         metadata = self._metadata(
-            instructions, total, generator if seeded else None, num_inference_steps, regenerate_audio
+            instructions, total, generator if seeded else None, num_inference_steps, regenerate_audio, strength
         )
         for entry, audio_entry in zip(metadata, audio_entries):
             entry.update(audio_entry)
         return AVGenOutput(frames=video_frames, audio=audio, fps=fps, sample_rate=sample_rate, metadata=metadata)
 
-    def _metadata(self, instructions, total: int, generator, num_inference_steps: int, regenerate_audio: bool) -> list[dict]:
+    def _metadata(
+        self, instructions, total: int, generator, num_inference_steps: int, regenerate_audio: bool, strength: float = 1.0
+    ) -> list[dict]:
         """Provenance of each of the `total` output videos (stored as MP4 tags by AVGenOutput.save); `instructions`
         has one entry per output, or is None (prompt_embeds)."""
         if isinstance(generator, list):
@@ -636,6 +651,7 @@ class VideoEditPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
                 "num_inference_steps": num_inference_steps,
                 "guidance_scale": self.guidance_scale,
                 "video_guidance_scale": self.video_guidance_scale,
+                "strength": float(strength),
                 "regenerate_audio": regenerate_audio,
             }
             if instructions is not None:
