@@ -86,7 +86,6 @@ def run(pipe: TextToVideoPipeline, count: int, seed: int, duration: float = 10.0
     return {"clips_per_camera": count, "steps": steps, "summary": summarize(rows), "clips": rows}
 
 
-
 def summarize(rows: list[dict]) -> dict:
     """Per camera, the share of clips whose judged camera is the one asked: the clip's own for the rendered
     clip, its round trip and the estimate with its caption; the swapped one for the estimate with it swapped."""

@@ -634,7 +634,7 @@ class VideoEditPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
         return AVGenOutput(frames=video_frames, audio=audio, fps=fps, sample_rate=sample_rate, metadata=metadata)
 
     def _metadata(
-        self, instructions, total: int, generator, num_inference_steps: int, regenerate_audio: bool, strength: float = 1.0
+        self, instructions, total: int, generator, num_inference_steps: int, regenerate_audio: bool, strength: float
     ) -> list[dict]:
         """Provenance of each of the `total` output videos (stored as MP4 tags by AVGenOutput.save); `instructions`
         has one entry per output, or is None (prompt_embeds)."""
