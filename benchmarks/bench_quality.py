@@ -94,6 +94,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=50, help="sampling steps of every model")
     parser.add_argument("--guidance-scale", type=float, default=None, help="video guidance (default: the pipeline's)")
     parser.add_argument("--audio-guidance-scale", type=float, default=None, help="audio guidance (default: the pipeline's)")
+    parser.add_argument("--audio-video-guidance-scale", type=float, default=None,
+                        help="the audio model's guidance on the video, foley only (default: the pipeline's, off)")
     parser.add_argument("--sdedit-sigma", type=float, default=0.6, help="noise level the SDEdit baseline starts from (0..1)")
     parser.add_argument("--edit-strength", type=float, default=1.0, help="VideoEditPipeline's strength (1 = from pure noise, its default)")
     parser.add_argument("--pipeline", type=Path, default=ROOT / "weights" / "tiny", help="AVGenPipeline folder")
@@ -291,17 +293,24 @@ def run_t2v(args, models: Models, duration: float, fps: int, bench: str = "t2v")
 
 
 # --- foley -------------------------------------------------------------------------------------------------
+def clip_sync_offsets(record: dict, row: dict) -> dict[str, np.ndarray]:
+    """Per visual event kind (ball contact, footstep, lightning flash) of one foley clip: |offset| in frames from
+    each event of the input render's exact ground truth to the nearest generated onset the judge hears of the
+    matching class (inf when it hears none)."""
+    events = simulate(ClipSpec.from_dict(row["spec"])).events  # the input's exact event times (judging only)
+    offsets = {}
+    for kind, onset_class in metrics.ONSET_CLASS_OF_EVENT.items():
+        onsets = [onset["time"] for onset in record["verdict"]["audio_onsets"] if onset["kind"] == onset_class]
+        offsets[kind] = np.abs(metrics.nearest_offsets([e.time for e in events if e.kind == kind], onsets)) * record["fps"]
+    return offsets
+
+
 def truth_sync(pairs, folder) -> dict:
-    """Per visual event kind (ball contact, footstep, lightning flash): |offset| from each event of the input
-    render's exact ground truth to the nearest generated onset the judge hears of the matching class, in frames;
-    median and share within +-1 frame, pooled over the group's events."""
-    fps = pairs[0][0]["fps"]
+    """Per visual event kind: clip_sync_offsets' median and share within +-1 frame, pooled over the group's events."""
     offsets = {kind: [] for kind in metrics.ONSET_CLASS_OF_EVENT}
     for record, row in pairs:
-        events = simulate(ClipSpec.from_dict(row["spec"])).events  # the input's exact event times (judging only)
-        for kind, onset_class in metrics.ONSET_CLASS_OF_EVENT.items():
-            onsets = [onset["time"] for onset in record["verdict"]["audio_onsets"] if onset["kind"] == onset_class]
-            offsets[kind].extend(np.abs(metrics.nearest_offsets([e.time for e in events if e.kind == kind], onsets)) * fps)
+        for kind, values in clip_sync_offsets(record, row).items():
+            offsets[kind].extend(values)
     figures = {}
     for kind, values in offsets.items():
         values = np.asarray(values)
@@ -321,10 +330,12 @@ def run_foley(args, models: Models, duration: float, fps: int) -> dict:
         clip = render_clip(ClipSpec.from_dict(row["spec"]))  # the input video; its sound is not an input
         return models.avgen.video_to_audio(
             clip.frames, prompt=row["text"], fps=fps, num_inference_steps=args.steps, generator=models.generator(row),
-            use_video=row["method"] == "model", **foley_guidance,
+            use_video=row["method"] == "model", **(foley_guidance if row["method"] == "model" else text_only_guidance),
         )  # fmt: skip
 
-    foley_guidance = {} if args.audio_guidance_scale is None else {"guidance_scale": args.audio_guidance_scale}
+    given = {"guidance_scale": args.audio_guidance_scale, "video_guidance_scale": args.audio_video_guidance_scale}
+    foley_guidance = {key: value for key, value in given.items() if value is not None}
+    text_only_guidance = {key: value for key, value in foley_guidance.items() if key != "video_guidance_scale"}  # no video to guide to
     folder = args.out / "foley" / format_name(duration, fps)
     generate(folder, rows, {"pipeline": str(args.pipeline.resolve()), "steps": args.steps, "seed": args.seed, **foley_guidance}, make)
     groups = {

@@ -47,3 +47,37 @@ def test_reports_from_other_plans_are_refused(tmp_path):
     other = {"0/elsewhere.mp4": {"split": "heldin", "video_adherence": {"score": 1.0, "hits": {}}}}
     with pytest.raises(ValueError, match="share no clip"):
         bench.compare(base, other)
+
+
+def test_sync_counts_the_renders_exact_events_and_pairs_clips(tmp_path):
+    from avgen.world import simulate
+    from avgen.world.evalset import plan_clip
+    from avgen.world.metrics import ONSET_CLASS_OF_EVENT
+    from avgen.world.spec import ClipSpec
+
+    bench = load_script("compare_quality")
+    rows, events = [], []
+    for index in range(12):  # the events of each clip's input render, as foley's metadata.jsonl gives them
+        plan = plan_clip(index, "heldin", 0, resolution=32, fps=24, duration=4.0)
+        rows.append({**plan, "file_name": f"heldin-{index:05d}.mp4"})
+        events.append(simulate(ClipSpec.from_dict(plan["spec"])).events)
+    assert sum(map(len, events)) > 10
+
+    def write(name, shift_frames):  # a model whose onsets come shift_frames after every event (None: no onsets)
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+        clips = [{"file_name": row["file_name"], "split": "heldin", "fps": 24, "verdict": {"audio_onsets": [] if shift_frames is None else [
+            {"kind": ONSET_CLASS_OF_EVENT[e.kind], "time": e.time + shift_frames / 24} for e in clip_events if e.kind in ONSET_CLASS_OF_EVENT]}}
+            for row, clip_events in zip(rows, events)]  # fmt: skip
+        (folder / "report.json").write_text(json.dumps({"clips": clips}))
+        return folder / "report.json"
+
+    silent, synced, late = write("silent", None), write("synced", 0.5), write("late", 3)
+    result = bench.compare_sync(bench.load_records([silent]), bench.load_records([synced]), bench.load_rows([silent]))["heldin"]
+    counted = sum(1 for clip_events in events for e in clip_events if e.kind in ONSET_CLASS_OF_EVENT)
+    assert result["events"] == counted and (result["base"], result["candidate"], result["difference"]) == (0.0, 1.0, 1.0)
+    assert result["interval_90"][0] > 0.9 and result["worse_on"] == 0
+    assert sum(kind["events"] for kind in result["kinds"].values()) == counted
+    worse = bench.compare_sync(bench.load_records([synced]), bench.load_records([late]), bench.load_rows([synced]))["heldin"]
+    assert worse["candidate"] == 0.0 and worse["interval_90"][1] < -0.9  # 3 frames late is not within one frame

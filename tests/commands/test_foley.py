@@ -78,6 +78,15 @@ def test_missing_model_or_input_says_so(model, clip, tmp_path, capsys, monkeypat
     assert not out.exists()
 
 
+def test_video_guidance_reaches_the_pipeline_and_a_bad_one_is_refused(model, clip, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    args = ["foley", str(clip), "-o", str(out), "--model", str(model), "--steps", "2"]
+    assert main([*args, "--video-guidance", "0.5"]) == 2
+    assert "video_guidance_scale must be a finite number >= 1" in capsys.readouterr().err and not out.exists()
+    assert main([*args, "--video-guidance", "2"]) == 0
+    assert read_video(out).metadata["video_guidance"] == "2.0"
+
+
 def test_remuxed_audio_stays_in_sync_with_the_copied_video(tmp_path):
     """Clicks added by add_audio to a silent video land on its flash frames, as write_video's do (the copied
     H.264 stream keeps its B-frame reordering delay, the new AAC track its priming compensation)."""

@@ -120,6 +120,16 @@ def test_audio_prompt_reaches_the_audio_text_encoder(pipe):
     assert not np.allclose(separate, default)
 
 
+def test_audio_video_guidance_reaches_the_audio_stage(pipe, monkeypatch):
+    batches = []
+    forward = pipe.audio_transformer.forward
+    monkeypatch.setattr(pipe.audio_transformer, "forward", lambda *a, **k: batches.append(k["hidden_states"].shape[0]) or forward(*a, **k))
+    guided = pipe(**get_dummy_inputs(audio_video_guidance_scale=2.0))
+    assert batches == [3, 3]  # [uncond; video; full] at each of the 2 audio steps
+    assert guided.metadata[0]["audio_video_guidance_scale"] == 2.0
+    assert not np.allclose(guided.audio, pipe(**get_dummy_inputs()).audio)
+
+
 def test_generator_list_equals_clips_one_by_one(pipe):
     prompts, seeds = ["a red ball bounces", "thunder at night"], [1, 2, 3, 4]
     batched = pipe(**get_dummy_inputs(prompt=prompts, num_videos_per_prompt=2, generator=[torch.Generator().manual_seed(s) for s in seeds]))
@@ -189,6 +199,8 @@ def test_one_progress_bar_per_stage():
         (dict(audio_num_inference_steps=1), "num_inference_steps must be an integer >= 2"),
         (dict(audio_prompt=["rain", "wind"]), "audio_prompt must be a string or a list of 1 strings"),
         (dict(audio_negative_prompt=3), "audio_negative_prompt must be a string"),
+        (dict(audio_guidance_scale=float("inf")), "guidance_scale must be a finite number"),
+        (dict(audio_video_guidance_scale=0.0), "video_guidance_scale must be a finite number >= 1"),
     ],
 )
 def test_bad_inputs_raise_before_any_model_runs(pipe, monkeypatch, overrides, message):

@@ -82,7 +82,7 @@ def test_output_shapes_lengths_and_metadata(pipe):
     assert (output.fps, output.sample_rate) == (24, SAMPLE_RATE)
     meta = output.metadata[0]
     assert meta["generator"] == "avgen" and meta["prompt"] == "with rain" and meta["seed"] == "0"
-    assert (meta["steps"], meta["guidance"]) == ("2", "3.0") and "avgen_version" in meta
+    assert (meta["steps"], meta["guidance"], meta["video_guidance"]) == ("2", "3.0", "1.0") and "avgen_version" in meta
 
 
 @pytest.mark.parametrize("num_frames, fps", [(7, 25), (5, 8), (10, 30)])
@@ -155,6 +155,46 @@ def test_guidance_runs_the_text_and_the_negative_prompt_in_one_batch(pipe, monke
     np.testing.assert_allclose(same, pipe(**get_dummy_inputs(guidance_scale=1.0)).audio, atol=1e-5)
 
 
+def test_video_guidance_adds_a_null_video_branch_combined_as_instructpix2pix(pipe, monkeypatch):
+    calls = []
+    forward = pipe.audio_transformer.forward
+
+    def spy(*args, **kwargs):
+        output = forward(*args, **kwargs)
+        calls.append((kwargs, output[0]))
+        return output
+
+    monkeypatch.setattr(pipe.audio_transformer, "forward", spy)
+    off = pipe(**get_dummy_inputs(video_guidance_scale=1.0)).audio
+    np.testing.assert_array_equal(off, pipe(**get_dummy_inputs()).audio)  # 1 is the default: exactly the two branches
+    calls.clear()
+    guided = pipe(**get_dummy_inputs(video_guidance_scale=2.5)).audio
+    assert [kwargs["hidden_states"].shape[0] for kwargs, _ in calls] == [3, 3]
+    kwargs, velocity = calls[0]
+    features = kwargs["video_features"]  # (3, F, D): [null; video; video]
+    null = pipe.audio_transformer.null_video_features
+    torch.testing.assert_close(features[0], null.expand_as(features[0]))
+    torch.testing.assert_close(features[1], features[2])
+    assert not torch.allclose(features[1], features[0])
+    text = kwargs["encoder_hidden_states"]  # [negative; negative; prompt]
+    torch.testing.assert_close(text[0], text[1])
+    assert not torch.allclose(text[1], text[2])
+    assert not np.allclose(guided, off)
+    # the first step's combination, from its three branches: v_u + 2.5 (v_v - v_u) + 3 (v_f - v_v)
+    uncond, video, full = velocity.float().chunk(3)
+    combined = uncond + 2.5 * (video - uncond) + 3.0 * (full - video)
+    latents = kwargs["hidden_states"][:1].float()
+    sigmas = linear_quadratic_sigmas(2)
+    expected = latents + (sigmas[1] - sigmas[0]) * -combined  # the scheduler's first Euler step in sigma
+    seen = []
+    pipe(**get_dummy_inputs(video_guidance_scale=2.5, callback_on_step_end=lambda p, i, t, k: seen.append(k["latents"].clone()) or {}))
+    torch.testing.assert_close(seen[0], expected, atol=1e-5, rtol=1e-5)
+    # with text guidance off, the form keeps a text scale of 1: the same three branches
+    calls.clear()
+    pipe(**get_dummy_inputs(guidance_scale=1.0, video_guidance_scale=2.0))
+    assert [kwargs["hidden_states"].shape[0] for kwargs, _ in calls] == [3, 3]
+
+
 def test_video_as_path_array_tensor_and_pil_agree(pipe, tmp_path):
     path = write_video(tmp_path / "clip.mp4", dummy_frames(), 24)
     decoded = read_video(path).frames  # what the file holds after H.264
@@ -220,6 +260,10 @@ def test_video_features_in_chunks_equal_the_whole_clip(pipe):
         (dict(callback_on_step_end_tensor_inputs=["noise"]), "callback_on_step_end_tensor_inputs"),
         (dict(generator=[torch.Generator()] * 3), "3 generators for 1 waveforms"),
         (dict(num_inference_steps=1), "num_inference_steps"),
+        (dict(guidance_scale="3"), "guidance_scale must be a finite number"),
+        (dict(video_guidance_scale=0.5), "video_guidance_scale must be a finite number >= 1"),
+        (dict(video_guidance_scale=float("nan")), "video_guidance_scale must be a finite number >= 1"),
+        (dict(video_guidance_scale=2.0, use_video=False), "needs use_video=True"),
         (dict(latents=torch.zeros(1, 4, 24)), r"latents must be \(1, 4, 25\)"),
         (dict(audio=np.zeros(9000, np.float32)), "1..8000 samples"),
         (dict(audio=np.full(800, 1.5, np.float32)), r"in \[-1, 1\]"),

@@ -19,6 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=50, help="sampling steps")
     parser.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance on the prompt (1 = off)")
+    parser.add_argument("--video-guidance", type=float, default=1.0, help="guidance on the video (1 = off, the default)")
     parser.add_argument("--model", default=None, help="AVGenPipeline folder or hub id (default: the shipped weights, weights/tiny)")
 
 
@@ -43,13 +44,18 @@ def run(args: argparse.Namespace) -> int:
     # the audio stage of the full pipeline; the video models are not loaded (None), foley never runs them
     video_models = dict(text_encoder=None, vae=None, transformer=None, upsampler=None)
     pipe = AVGenPipeline.from_pretrained(model, **video_models).video_to_audio.to(device)
-    output = pipe(
-        args.input,
-        prompt=args.prompt,
-        num_inference_steps=args.steps,
-        guidance_scale=args.guidance,
-        generator=torch.Generator(device).manual_seed(args.seed),
-    )
+    try:  # the pipeline checks every argument before it computes anything
+        output = pipe(
+            args.input,
+            prompt=args.prompt,
+            num_inference_steps=args.steps,
+            guidance_scale=args.guidance,
+            video_guidance_scale=args.video_guidance,
+            generator=torch.Generator(device).manual_seed(args.seed),
+        )
+    except ValueError as error:
+        print(f"avgen foley: {error}", file=sys.stderr)
+        return 2
     metadata = {**output.metadata[0], "model": str(model)}
     path = muxer.add_audio(args.input, output.audio[0], output.sample_rate, args.output, metadata)
     seconds = output.audio.shape[-1] / output.sample_rate

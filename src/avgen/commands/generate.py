@@ -24,6 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audio-steps", type=int, default=None, help="sampling steps of the audio model (default: --steps)")
     parser.add_argument("--guidance", type=float, default=5.0, help="classifier-free guidance of the video model (1 = off)")
     parser.add_argument("--audio-guidance", type=float, default=3.0, help="classifier-free guidance of the audio model (1 = off)")
+    parser.add_argument("--audio-video-guidance", type=float, default=1.0, help="the audio model's guidance on the video (1 = off, the default)")
     parser.add_argument("--negative-prompt", default=None, help="what the video should not show")
     parser.add_argument("--audio-prompt", default=None, help="what to hear, if not the prompt (e.g. \"rain and calm piano music\")")
     parser.add_argument("--no-audio", action="store_true", help="a silent clip (the audio models are not run)")
@@ -81,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
             audio_num_inference_steps=args.audio_steps,
             guidance_scale=args.guidance,
             audio_guidance_scale=args.audio_guidance,
+            audio_video_guidance_scale=args.audio_video_guidance,
             generator=torch.Generator(device).manual_seed(args.seed),
             upsample=False if args.no_upsample else None,  # None: when the pipeline has an upsampler
             generate_audio=not args.no_audio,

@@ -32,3 +32,19 @@ class SamplingState:
         if latents is not None:
             return latents.to(device=device, dtype=dtype)
         return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+
+
+class VideoGuidanceState(SamplingState):
+    """SamplingState of the pipelines guided on a text and a video (InstructPix2Pix's form): `__call__` also sets
+    _video_guidance_scale (1 = off). Branches per step: 1 (no guidance), 2 ([video; full], text guidance only) or
+    3 ([uncond; video; full]), where "video" has the negative text and the video, "uncond" neither."""
+
+    @property
+    def video_guidance_scale(self) -> float:
+        return self._video_guidance_scale
+
+    @property
+    def num_guidance_branches(self) -> int:
+        if self._video_guidance_scale != 1:
+            return 3
+        return 2 if self._guidance_scale > 1 else 1

@@ -183,6 +183,8 @@ class AVGenPipeline(Float32ByDefault, DiffusionPipeline):
         output_type,
         callback_on_step_end_tensor_inputs,
         max_sequence_length,
+        audio_guidance_scale=3.0,
+        audio_video_guidance_scale=1.0,
     ) -> tuple[int, int]:
         """Every stage's checks, before any compute; a precise ValueError on a bad input. Returns (F, fps)."""
         if prompt is None:
@@ -210,6 +212,7 @@ class AVGenPipeline(Float32ByDefault, DiffusionPipeline):
                 stand_in, fps, *_audio_texts(prompt, audio_prompt, audio_negative_prompt, num_videos_per_prompt),
                 None, None, None, None,
                 audio_num_inference_steps or num_inference_steps, 1, generator, None, None, None, "np", None, None, None,
+                audio_guidance_scale, audio_video_guidance_scale,
             )  # fmt: skip
         return num_frames, fps
 
@@ -230,6 +233,7 @@ class AVGenPipeline(Float32ByDefault, DiffusionPipeline):
         audio_num_inference_steps: int | None = None,
         guidance_scale: float = 5.0,
         audio_guidance_scale: float = 3.0,
+        audio_video_guidance_scale: float = 1.0,
         num_videos_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         upsample: bool | None = None,
@@ -255,6 +259,8 @@ class AVGenPipeline(Float32ByDefault, DiffusionPipeline):
             num_inference_steps, audio_num_inference_steps: sampling steps of the video and the audio model
                 (the audio's default: the video's).
             guidance_scale, audio_guidance_scale: classifier-free guidance of each model (<= 1: off).
+            audio_video_guidance_scale: the audio model's guidance on the generated video (>= 1, 1 = off, the
+                default; VideoToAudioPipeline's video_guidance_scale).
             num_videos_per_prompt: clips per prompt.
             generator: a torch.Generator, or one per clip; it draws the video's noise, then the audio's.
             upsample: 2x spatial upsampling of the frames; True needs an upsampler; None (default): when the
@@ -280,6 +286,7 @@ class AVGenPipeline(Float32ByDefault, DiffusionPipeline):
             prompt, negative_prompt, audio_prompt, audio_negative_prompt, height, width, num_frames, duration, fps,
             num_inference_steps, audio_num_inference_steps, num_videos_per_prompt, generator, upsample,
             generate_audio, output_type, callback_on_step_end_tensor_inputs, max_sequence_length,
+            audio_guidance_scale, audio_video_guidance_scale,
         )  # fmt: skip
         audio_num_inference_steps = audio_num_inference_steps or num_inference_steps
         stages = ["video"] + ["upsample"] * bool(upsample) + ["audio"] * bool(generate_audio)
@@ -313,7 +320,7 @@ class AVGenPipeline(Float32ByDefault, DiffusionPipeline):
             sound = stage(self.video_to_audio, "audio")(
                 native, prompt=texts, negative_prompt=negative_texts, fps=fps,
                 num_inference_steps=audio_num_inference_steps, guidance_scale=audio_guidance_scale,
-                generator=generator, output_type="pt" if output_type == "pt" else "np",
+                video_guidance_scale=audio_video_guidance_scale, generator=generator, output_type="pt" if output_type == "pt" else "np",
                 max_sequence_length=max_sequence_length,
             )  # fmt: skip
             audio, sample_rate = sound.audio, sound.sample_rate  # (B*n, 1, S)
@@ -322,6 +329,7 @@ class AVGenPipeline(Float32ByDefault, DiffusionPipeline):
                     audio_prompt=audio_entry["prompt"],
                     audio_num_inference_steps=audio_num_inference_steps,
                     audio_guidance_scale=audio_guidance_scale,
+                    audio_video_guidance_scale=audio_video_guidance_scale,
                 )
         self.maybe_free_model_hooks()
 

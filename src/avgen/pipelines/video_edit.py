@@ -54,7 +54,7 @@ from .loading import Float32ByDefault
 from .text_to_video import TextToVideoPipeline
 from .video_input import describe_video, frames_to_tensor, load_video, postprocess_frames
 from .video_to_audio import VIDEO_CHUNK_FRAMES, VideoToAudioPipeline
-from avgen.pipelines.sampling_state import SamplingState
+from avgen.pipelines.sampling_state import VideoGuidanceState
 
 AUDIO_COMPONENTS = ("audio_text_encoder", "audio_vae", "audio_transformer", "video_encoder")
 
@@ -87,7 +87,7 @@ def centre_crop_box(height: int, width: int, target_height: int, target_width: i
     return (height - crop_height) // 2, (width - crop_width) // 2, crop_height, crop_width
 
 
-class VideoEditPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
+class VideoEditPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeline):
     """Edits a video from a text instruction ("change the background to a busy intersection", "add rain").
 
     Components: tokenizer (shared with the audio text encoder), text_encoder, vae (TemporalAutoencoder),
@@ -384,17 +384,6 @@ class VideoEditPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
         """TextToVideoPipeline.encode_prompt (same arguments and results): (B*n, L, text_dim) embeddings and
         (B*n, L) masks of the instructions and, with guidance, of the negative prompt."""
         return self.text_to_video.encode_prompt(*args, **kwargs)
-
-    @property
-    def video_guidance_scale(self) -> float:
-        return self._video_guidance_scale
-
-    @property
-    def num_guidance_branches(self) -> int:
-        """Transformer branches per step: 1 (no guidance), 2 (text only: [source, full]) or 3 ([uncond, source, full])."""
-        if self._video_guidance_scale != 1:
-            return 3
-        return 2 if self._guidance_scale != 1 else 1
 
     @property
     def do_classifier_free_guidance(self) -> bool:

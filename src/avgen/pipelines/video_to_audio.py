@@ -12,7 +12,10 @@ Stages, for B videos of F frames at `fps`, N = num_waveforms_per_prompt, S = AVC
    (B * N, C, T) and a per-step mask (B * N, 1, T).
 4. denoising: FlowMatchEulerDiscreteScheduler over Movie Gen's linear-quadratic sigmas. Each step the audio
    transformer predicts the velocity (B * N, C, T) from the latents, text and features (which it aligns to
-   the latent steps itself, through AVClock). When T exceeds the window (max_positions or window_seconds),
+   the latent steps itself, through AVClock). Guidance, InstructPix2Pix's form with the video as the image:
+       v = v_uncond + video_guidance_scale * (v_video - v_uncond) + guidance_scale * (v_full - v_video)
+   where v_uncond has the negative text and the learned null video, v_video the negative text and the video,
+   v_full the prompt and the video. video_guidance_scale == 1 leaves the two branches [v_video, v_full]. When T exceeds the window (max_positions or window_seconds),
    the window's predictions are blended over overlapping windows with triangle weights (avgen.long_form).
 5. audio_vae.decode(latents / scaling_factor) -> audio (B * N, 1, S), clamped to [-1, 1].
 
@@ -44,7 +47,7 @@ from ..models.video_features import VideoFeatureEncoder
 from ..outputs import AVGenOutput
 from .loading import Float32ByDefault
 from .video_input import describe_video, frames_to_tensor, load_video
-from avgen.pipelines.sampling_state import SamplingState
+from avgen.pipelines.sampling_state import VideoGuidanceState
 
 # Frames are converted to float and resized this many at a time, so memory follows the chunk, not the
 # clip's length or resolution (a 1080p frame is 25 MB in float32).
@@ -56,7 +59,7 @@ def seconds_to_steps(seconds: float, latent_rate: Fraction) -> int:
     return int(Fraction(seconds).limit_denominator(10_000) * latent_rate)
 
 
-class VideoToAudioPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
+class VideoToAudioPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeline):
     """Adds synchronized sound (ambience, effects, music; no speech) to any video; text steers it.
 
     Components: tokenizer + text_encoder (any transformers encoder; the shipped one a small T5 over a BPE of world captions),
@@ -111,6 +114,9 @@ class VideoToAudioPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
         callback_on_step_end_tensor_inputs,
         window_seconds,
         overlap_seconds,
+        guidance_scale=3.0,
+        video_guidance_scale=1.0,
+        use_video=True,
     ) -> tuple[int, int, int, int]:
         """Raise a precise ValueError on any bad input, before anything is computed.
         Returns (batch_size, num_frames, fps, num_samples) of the validated request."""
@@ -161,6 +167,12 @@ class VideoToAudioPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
 
         if not isinstance(num_inference_steps, int) or num_inference_steps < 2:
             raise ValueError(f"num_inference_steps must be an integer >= 2 (the linear-quadratic schedule); got {num_inference_steps!r}")
+        if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)) or not np.isfinite(guidance_scale):
+            raise ValueError(f"guidance_scale must be a finite number (<= 1 = off); got {guidance_scale!r}")
+        if isinstance(video_guidance_scale, bool) or not isinstance(video_guidance_scale, (int, float)) or not 1 <= video_guidance_scale < float("inf"):
+            raise ValueError(f"video_guidance_scale must be a finite number >= 1 (1 = off); got {video_guidance_scale!r}")
+        if video_guidance_scale != 1 and not use_video:
+            raise ValueError("video_guidance_scale guides toward the video: it needs use_video=True")
         if not isinstance(num_waveforms_per_prompt, int) or num_waveforms_per_prompt < 1:
             raise ValueError(f"num_waveforms_per_prompt must be a positive integer; got {num_waveforms_per_prompt!r}")
         total = batch_size * num_waveforms_per_prompt
@@ -290,6 +302,7 @@ class VideoToAudioPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
         fps: int | None = None,
         num_inference_steps: int = 50,
         guidance_scale: float = 3.0,
+        video_guidance_scale: float = 1.0,
         # diffusers' audio pipelines (StableAudio, AudioLDM2, MusicLDM) name it so: the video is given, what
         # varies per prompt is the waveform.
         num_waveforms_per_prompt: int = 1,
@@ -320,6 +333,8 @@ class VideoToAudioPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
             fps: frames per second of array/tensor/PIL video, one of clock.SUPPORTED_FPS.
             num_inference_steps: Euler steps of the linear-quadratic schedule (>= 2).
             guidance_scale: classifier-free guidance on the text; off at <= 1 (Movie Gen Audio uses 3).
+            video_guidance_scale: guidance on the video, >= 1 (1 = off, the default): a third branch with the
+                negative text and the learned null video, combined as in the module docstring.
             num_waveforms_per_prompt: sounds per video; output row b * N + n is sound n of video b.
             generator: a torch.Generator, or one per output waveform.
             latents: noise (B * N, C, T) to start from, instead of drawing it.
@@ -352,8 +367,10 @@ class VideoToAudioPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
             video, fps, prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, prompt_attention_mask,
             negative_prompt_attention_mask, num_inference_steps, num_waveforms_per_prompt, generator, latents,
             audio, audio_mask, output_type, callback_on_step_end_tensor_inputs, window_seconds, overlap_seconds,
+            guidance_scale, video_guidance_scale, use_video,
         )  # fmt: skip
         self._guidance_scale = guidance_scale
+        self._video_guidance_scale = video_guidance_scale
         self._interrupt = False
         device = self._execution_device
         total = batch_size * num_waveforms_per_prompt
@@ -373,16 +390,19 @@ class VideoToAudioPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
             prompt = prompt * batch_size if len(prompt) == 1 else prompt
         negative_prompt = [negative_prompt or ""] * batch_size if not isinstance(negative_prompt, list) else negative_prompt
         prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask = self.encode_prompt(
-            prompt, negative_prompt, self.do_classifier_free_guidance, num_waveforms_per_prompt, prompt_embeds,
+            prompt, negative_prompt, self.num_guidance_branches > 1, num_waveforms_per_prompt, prompt_embeds,
             negative_prompt_embeds, prompt_attention_mask, negative_prompt_attention_mask, max_sequence_length, device,
         )  # fmt: skip
-        if self.do_classifier_free_guidance:  # one batch [unconditional, text]; pad both to the same length
+        branches = self.num_guidance_branches
+        if branches > 1:  # one batch of branches on the batch axis; pad the texts to one length
             length = max(prompt_embeds.shape[1], negative_prompt_embeds.shape[1])
             pad = lambda x: F.pad(x, (0, 0) * (x.ndim - 2) + (0, length - x.shape[1]))  # noqa: E731
-            prompt_embeds = torch.cat([pad(negative_prompt_embeds), pad(prompt_embeds)])  # (2 * B * N, L, D)
-            prompt_attention_mask = torch.cat([pad(negative_prompt_attention_mask), pad(prompt_attention_mask)])  # (2 * B * N, L)
-            if video_features is not None:
-                video_features = torch.cat([video_features, video_features])  # CFG is on the text; both see the video
+            # text of [negative; prompt] or [negative; negative; prompt]: (branches * B * N, L, D) and (branches * B * N, L)
+            prompt_embeds = torch.cat([pad(negative_prompt_embeds)] * (branches - 1) + [pad(prompt_embeds)])
+            prompt_attention_mask = torch.cat([pad(negative_prompt_attention_mask)] * (branches - 1) + [pad(prompt_attention_mask)])
+            if video_features is not None:  # video of [video; video] or [null; video; video]
+                null = self.audio_transformer.null_video_features.to(video_features.dtype).expand_as(video_features)
+                video_features = torch.cat(([null] if branches == 3 else []) + [video_features, video_features])
 
         # 4. Latents (float32: the scheduler steps in float32), and the known audio, if any
         num_channels = self.audio_transformer.config.in_channels
@@ -403,13 +423,12 @@ class VideoToAudioPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
 
         def velocity_of(latents: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             def window_velocity(x: torch.Tensor, window: slice) -> torch.Tensor:
-                repeat = 2 if self.do_classifier_free_guidance else 1
                 known = {}
-                if known_latents is not None:  # the same known audio for both guidance branches
+                if known_latents is not None:  # the same known audio for every guidance branch
                     known = dict(
-                        known_latents=known_latents[..., window].repeat(repeat, 1, 1), known_mask=known_mask[..., window].repeat(repeat, 1, 1)
+                        known_latents=known_latents[..., window].repeat(branches, 1, 1), known_mask=known_mask[..., window].repeat(branches, 1, 1)
                     )
-                model_input = x.repeat(repeat, 1, 1).to(self.audio_transformer.dtype)
+                model_input = x.repeat(branches, 1, 1).to(self.audio_transformer.dtype)
                 velocity = self.audio_transformer(
                     hidden_states=model_input,
                     timestep=t.expand(model_input.shape[0]),
@@ -421,9 +440,13 @@ class VideoToAudioPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
                     return_dict=False,
                     **known,
                 )[0].float()
-                if self.do_classifier_free_guidance:
-                    unconditional, text = velocity.chunk(2)
-                    velocity = unconditional + self.guidance_scale * (text - unconditional)
+                if branches == 3:
+                    text_scale = max(self.guidance_scale, 1.0)  # text guidance off (<= 1) is scale 1 in this form
+                    uncond, video, full = velocity.chunk(3)
+                    velocity = uncond + self.video_guidance_scale * (video - uncond) + text_scale * (full - video)
+                elif branches == 2:  # the form with video_guidance_scale = 1: v_uncond cancels
+                    video, full = velocity.chunk(2)
+                    velocity = video + self.guidance_scale * (full - video)
                 return velocity
 
             if len(windows) == 1:
@@ -469,7 +492,9 @@ class VideoToAudioPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
 
         # 9. The input frames, one copy per output waveform, and provenance
         frames = self.output_frames(frames, batch_size, num_waveforms_per_prompt, output_type)
-        metadata = self.provenance(prompt, generator, total, num_waveforms_per_prompt, num_inference_steps, guidance_scale)
+        metadata = self.provenance(
+            prompt, generator, total, num_waveforms_per_prompt, num_inference_steps, guidance_scale, video_guidance_scale
+        )
         if not return_dict:
             return (sound,)
         return AVGenOutput(frames=frames, audio=sound, fps=fps, sample_rate=sample_rate, metadata=metadata)
@@ -484,7 +509,9 @@ class VideoToAudioPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
             frames = (frames.permute(0, 1, 3, 4, 2).float().cpu() * 255).round().to(torch.uint8).numpy()
         return np.repeat(np.broadcast_to(frames, (batch_size, *frames.shape[1:])), repeats, axis=0)
 
-    def provenance(self, prompt, generator, total: int, repeats: int, steps: int, guidance_scale: float) -> list[dict]:
+    def provenance(
+        self, prompt, generator, total: int, repeats: int, steps: int, guidance_scale: float, video_guidance_scale: float
+    ) -> list[dict]:
         """One metadata dict per output (stored in saved MP4s). The seed is the generator's initial seed."""
         if isinstance(generator, list):
             seeds = [str(g.initial_seed()) for g in generator]
@@ -500,6 +527,7 @@ class VideoToAudioPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
                 "seed": seeds[index],
                 "steps": str(steps),
                 "guidance": str(guidance_scale),
+                "video_guidance": str(video_guidance_scale),
             }
             for index in range(total)
         ]
