@@ -49,11 +49,8 @@ def judged_sync_counts(records: list[dict]) -> dict:
     generated onset of the matching class within +-1 frame, per kind and in all."""
     counts = {kind: [0, 0] for kind in metrics.ONSET_CLASS_OF_EVENT}
     for record in records:
-        verdict = record["verdict"]
-        for kind, onset_class in metrics.ONSET_CLASS_OF_EVENT.items():
-            events = [event["time"] for event in verdict["visual_events"] if event["kind"] == kind]
-            onsets = [onset["time"] for onset in verdict["audio_onsets"] if onset["kind"] == onset_class]
-            offsets = np.abs(metrics.nearest_offsets(events, onsets)) * record["fps"]
+        for kind, offsets in metrics.event_offsets(record["verdict"]).items():
+            offsets = np.abs(offsets) * record["fps"]  # frames
             counts[kind][0] += offsets.size
             counts[kind][1] += int((offsets <= 1 + 1e-9).sum())
     total = [sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values())]
@@ -61,7 +58,7 @@ def judged_sync_counts(records: list[dict]) -> dict:
             **{f"{kind}/events": c[0] for kind, c in counts.items()}, **{f"{kind}/within_one_frame": c[1] for kind, c in counts.items()}}
 
 
-def resound(source: Path, target: Path, pipe, settings: dict, steps: int, guidance: float, video_guidance: float) -> dict:
+def resound(source: Path, target: Path, pipe, settings: dict, steps: int, guidance: float, video_guidance: float, workers: int) -> dict:
     """Every model clip of `source` with new sound in `target` (atomically, missing ones only); then the judge."""
     target.mkdir(parents=True, exist_ok=True)
     settings_path = target / "settings.json"
@@ -81,7 +78,7 @@ def resound(source: Path, target: Path, pipe, settings: dict, steps: int, guidan
         )  # fmt: skip
         muxer.add_audio(source / row["file_name"], output.audio[0], output.sample_rate, path, output.metadata[0])
         print(f"{path}", flush=True)
-    report = evaluate.evaluate_folder(target)
+    report = evaluate.evaluate_folder(target, workers=workers)
     _write_atomic(target / "report.json", json.dumps(report, default=evaluate._json_default))
     summary = report["summary"]
     for split in ("heldin", "heldout"):
@@ -103,7 +100,7 @@ def main(argv=None) -> int:
     for index, folder in enumerate(args.folders):
         target = args.out / f"{index}-{folder.parent.parent.name}"
         summary = resound(folder, target, pipe, {**settings, "source": str(folder.resolve())}, args.steps,
-                          args.guidance_scale, args.video_guidance_scale)  # fmt: skip
+                          args.guidance_scale, args.video_guidance_scale, args.workers)  # fmt: skip
         summaries[str(target)] = summary
         for split in ("heldin", "heldout"):
             figures = summary.get(split, {})

@@ -298,11 +298,8 @@ def clip_sync_offsets(record: dict, row: dict) -> dict[str, np.ndarray]:
     each event of the input render's exact ground truth to the nearest generated onset the judge hears of the
     matching class (inf when it hears none)."""
     events = simulate(ClipSpec.from_dict(row["spec"])).events  # the input's exact event times (judging only)
-    offsets = {}
-    for kind, onset_class in metrics.ONSET_CLASS_OF_EVENT.items():
-        onsets = [onset["time"] for onset in record["verdict"]["audio_onsets"] if onset["kind"] == onset_class]
-        offsets[kind] = np.abs(metrics.nearest_offsets([e.time for e in events if e.kind == kind], onsets)) * record["fps"]
-    return offsets
+    truth = {"visual_events": [{"kind": e.kind, "time": e.time} for e in events], "audio_onsets": record["verdict"]["audio_onsets"]}
+    return {kind: np.abs(offsets) * record["fps"] for kind, offsets in metrics.event_offsets(truth).items()}
 
 
 def truth_sync(pairs, folder) -> dict:

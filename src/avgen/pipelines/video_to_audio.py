@@ -15,8 +15,9 @@ Stages, for B videos of F frames at `fps`, N = num_waveforms_per_prompt, S = AVC
    the latent steps itself, through AVClock). Guidance, InstructPix2Pix's form with the video as the image:
        v = v_uncond + video_guidance_scale * (v_video - v_uncond) + guidance_scale * (v_full - v_video)
    where v_uncond has the negative text and the learned null video, v_video the negative text and the video,
-   v_full the prompt and the video. video_guidance_scale == 1 leaves the two branches [v_video, v_full]. When T exceeds the window (max_positions or window_seconds),
-   the window's predictions are blended over overlapping windows with triangle weights (avgen.long_form).
+   v_full the prompt and the video. video_guidance_scale == 1 leaves the two branches [v_video, v_full].
+   When T exceeds the window (max_positions or window_seconds), the window's predictions are blended over
+   overlapping windows with triangle weights (avgen.long_form).
 5. audio_vae.decode(latents / scaling_factor) -> audio (B * N, 1, S), clamped to [-1, 1].
 
 Returns AVGenOutput(frames = the input frames, audio (B * N, 1, S), fps, sample_rate, metadata).
@@ -389,11 +390,11 @@ class VideoToAudioPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeli
             prompt = [prompt or ""] * batch_size if not isinstance(prompt, list) else prompt
             prompt = prompt * batch_size if len(prompt) == 1 else prompt
         negative_prompt = [negative_prompt or ""] * batch_size if not isinstance(negative_prompt, list) else negative_prompt
+        branches = self.num_guidance_branches
         prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask = self.encode_prompt(
-            prompt, negative_prompt, self.num_guidance_branches > 1, num_waveforms_per_prompt, prompt_embeds,
+            prompt, negative_prompt, branches > 1, num_waveforms_per_prompt, prompt_embeds,
             negative_prompt_embeds, prompt_attention_mask, negative_prompt_attention_mask, max_sequence_length, device,
         )  # fmt: skip
-        branches = self.num_guidance_branches
         if branches > 1:  # one batch of branches on the batch axis; pad the texts to one length
             length = max(prompt_embeds.shape[1], negative_prompt_embeds.shape[1])
             pad = lambda x: F.pad(x, (0, 0) * (x.ndim - 2) + (0, length - x.shape[1]))  # noqa: E731

@@ -179,18 +179,23 @@ def nearest_offsets(event_times, onset_times) -> np.ndarray:
     return np.where(np.abs(to_left) <= np.abs(to_right), to_left, to_right)
 
 
-def event_sync(verdict: dict, fps: float) -> dict:
-    """For each judged visual event, offset to the nearest judged audio onset of the matching class
-    (contact -> impact, footstep -> footstep, flash -> thunder).
-
-    Returns {"events": n, "median_abs_offset_ms": float | None, "within_one_frame": share | None}
-    (None when the clip has no visual event). An event with no onset of its class counts as out of sync."""
-    offsets = []
+def event_offsets(verdict: dict) -> dict[str, np.ndarray]:
+    """Per visual event kind: the signed offset (seconds; inf without onsets) from each judged visual event to the
+    nearest judged audio onset of the matching class (contact -> impact, footstep -> footstep, flash -> thunder)."""
+    offsets = {}
     for kind, onset_class in ONSET_CLASS_OF_EVENT.items():
         events = [e["time"] for e in verdict["visual_events"] if e["kind"] == kind]
         onsets = [o["time"] for o in verdict["audio_onsets"] if o["kind"] == onset_class]
-        offsets.append(nearest_offsets(events, onsets))
-    offsets = np.abs(np.concatenate(offsets))
+        offsets[kind] = nearest_offsets(events, onsets)
+    return offsets
+
+
+def event_sync(verdict: dict, fps: float) -> dict:
+    """For each judged visual event, offset to the nearest judged audio onset of the matching class (event_offsets).
+
+    Returns {"events": n, "median_abs_offset_ms": float | None, "within_one_frame": share | None}
+    (None when the clip has no visual event). An event with no onset of its class counts as out of sync."""
+    offsets = np.abs(np.concatenate(list(event_offsets(verdict).values())))
     if offsets.size == 0:
         return {"events": 0, "median_abs_offset_ms": None, "within_one_frame": None}
     return {
