@@ -20,16 +20,15 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from avgen import muxer
 from avgen.pipelines.text_to_audio_video import AVGenPipeline
-from avgen.world import evaluate, metrics
+from avgen.world import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_quality import _write_atomic  # noqa: E402  (benchmarks/ is not a package)
+from bench_quality import _write_atomic, judged_sync_counts  # noqa: E402  (benchmarks/ is not a package)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -42,20 +41,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--video-guidance-scale", type=float, default=1.0, help="the audio model's guidance on the video")
     parser.add_argument("--workers", type=int, default=1, help="processes judging clips")
     return parser.parse_args(argv)
-
-
-def judged_sync_counts(records: list[dict]) -> dict:
-    """Pooled over the clips: the visual events the judge finds in the (generated) pictures and how many have a
-    generated onset of the matching class within +-1 frame, per kind and in all."""
-    counts = {kind: [0, 0] for kind in metrics.ONSET_CLASS_OF_EVENT}
-    for record in records:
-        for kind, offsets in metrics.event_offsets(record["verdict"]).items():
-            offsets = np.abs(offsets) * record["fps"]  # frames
-            counts[kind][0] += offsets.size
-            counts[kind][1] += int((offsets <= 1 + 1e-9).sum())
-    total = [sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values())]
-    return {"events": total[0], "within_one_frame": total[1],
-            **{f"{kind}/events": c[0] for kind, c in counts.items()}, **{f"{kind}/within_one_frame": c[1] for kind, c in counts.items()}}
 
 
 def resound(source: Path, target: Path, pipe, settings: dict, steps: int, guidance: float, video_guidance: float, workers: int) -> dict:

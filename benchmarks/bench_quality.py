@@ -68,6 +68,7 @@ EDIT_ATTRIBUTE = {
 # Rows of the Markdown tables (the JSON has every figure of evaluate.summarize and these).
 TABLE_ROWS = {
     "t2v": ("clips", "video_adherence", "audio_adherence", "sync/median_abs_offset_frames", "sync/within_one_frame",
+            *(f"sync/{kind}/{figure}" for kind in metrics.ONSET_CLASS_OF_EVENT for figure in ("events", "within_one_frame")),
             "av_align", "consistency/color_stability", "consistency/identity_stability", "consistency/flicker",
             "diversity/trajectory", "diversity/event_times"),
     "video": ("clips", "video_adherence", *(f"video/{attribute}" for attribute in metrics.VIDEO_ATTRIBUTES),
@@ -88,6 +89,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--only", nargs="+", choices=BENCHES, default=list(BENCHES), help="sub-benchmarks to run (default: all)")
     parser.add_argument("--n", type=int, default=100, help="prompts / edit pairs per split, clips for upsample (default 100)")
     parser.add_argument("--baseline-n", type=int, default=10, help="prompts per split for the random-weights and SDEdit baselines")
+    parser.add_argument("--baseline-only", action="store_true",
+                        help="t2v and video: generate and judge only the random-weights rows (a baseline run beside a model run)")
     parser.add_argument("--diversity", type=int, default=10, help="held-in prompts generated with --diversity-seeds seeds")
     parser.add_argument("--diversity-seeds", type=int, default=4, help="seeds per diversity prompt (>= 2)")
     parser.add_argument("--durations", nargs="+", default=list(DEFAULT_DURATIONS), help="SECONDS@FPS formats (default 10@24 16@16)")
@@ -110,6 +113,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.formats = [parse_duration(text) for text in args.durations]
     if args.n < 1 or args.baseline_n < 0 or args.diversity < 0 or args.diversity_seeds < 2 or args.steps < 2:
         parser.error("need --n >= 1, --baseline-n >= 0, --diversity >= 0, --diversity-seeds >= 2, --steps >= 2")
+    if args.baseline_only and (args.baseline_n < 1 or set(args.only) - {"t2v", "video"}):
+        parser.error("--baseline-only needs --baseline-n >= 1 and --only t2v and/or video (the random-weights baselines)")
     return args
 
 
@@ -210,14 +215,19 @@ def generate(folder: Path, rows: list[dict], settings: dict, make) -> None:
 
 
 def judge_groups(folder: Path, rows: list[dict], groups: dict, workers: int, extra=None) -> dict:
-    """`avgen eval` on the folder, then evaluate.summarize per group (a predicate on metadata rows), plus the
-    sync median in frames and extra(pairs of (record, row), folder) figures."""
+    """`avgen eval` on the folder (its report.json), then group_figures per group (a predicate on metadata rows)."""
     report = evaluate.evaluate_folder(folder, workers=workers)
     (folder / "report.json").write_text(json.dumps(report, default=evaluate._json_default))
     row_of = {row["file_name"]: row for row in rows}
+    return group_figures([(record, row_of[record["file_name"]]) for record in report["clips"]], groups, extra, folder)
+
+
+def group_figures(all_pairs: list[tuple[dict, dict]], groups: dict, extra=None, folder: Path | None = None) -> dict:
+    """evaluate.summarize per group of (judged record, metadata row) pairs, plus the sync median in frames and
+    extra(pairs, folder) figures; groups without a clip are left out."""
     figures = {}
     for name, keep in groups.items():
-        pairs = [(record, row_of[record["file_name"]]) for record in report["clips"] if keep(row_of[record["file_name"]])]
+        pairs = [(record, row) for record, row in all_pairs if keep(row)]
         if not pairs:
             continue
         group = evaluate.summarize([record for record, _ in pairs])[evaluate.ALL]
@@ -266,6 +276,8 @@ def run_t2v(args, models: Models, duration: float, fps: int, bench: str = "t2v")
             rows.append({**row, "file_name": name, "seed": _seed(name), "extra_seed": extra})
     for row in [row for row in rows if row["index"] < args.baseline_n and "extra_seed" not in row]:
         rows.append({**row, "file_name": f"random/{row['file_name']}", "method": "random"})  # same noise: paired
+    if args.baseline_only:
+        rows = [row for row in rows if row["method"] == "random"]
 
     def make(row):
         if bench == "t2v":
@@ -278,18 +290,48 @@ def run_t2v(args, models: Models, duration: float, fps: int, bench: str = "t2v")
     folder = args.out / bench / format_name(duration, fps)
     pipeline = args.pipeline if bench == "t2v" or args.video_pipeline is None else args.video_pipeline
     generate(folder, rows, {"pipeline": str(pipeline.resolve()), "steps": args.steps, "seed": args.seed, **guidance_kwargs(args, bench == "t2v")}, make)
-    texts = {row["text"] for row in diversity}
+    extra = judged_sync if bench == "t2v" else None  # the silent video bench has no sound to sync
+    return judge_groups(folder, rows, t2v_groups({row["text"] for row in diversity}), args.workers, extra)
+
+
+def t2v_groups(diversity_texts: set[str]) -> dict:
+    """The t2v / video figures' groups: predicates on metadata rows (diversity: the prompts given several seeds)."""
     main = lambda row: row["method"] == "model" and "extra_seed" not in row  # noqa: E731
-    groups = {
+    return {
         "heldin": lambda row: main(row) and row["split"] == "heldin",
         "heldout": lambda row: main(row) and row["split"] == "heldout",
         "heldout pairs": lambda row: main(row) and row["heldout_pair"],
         "heldout captions": lambda row: main(row) and row["heldout_paraphrase"],
-        "diversity": lambda row: row["method"] == "model" and row["text"] in texts,
+        "diversity": lambda row: row["method"] == "model" and row["text"] in diversity_texts,
         "random weights/heldin": lambda row: row["method"] == "random" and row["split"] == "heldin",
         "random weights/heldout": lambda row: row["method"] == "random" and row["split"] == "heldout",
     }
-    return judge_groups(folder, rows, groups, args.workers)
+
+
+def judged_sync_counts(records: list[dict]) -> dict:
+    """Pooled over the clips: the visual events the judge finds in the (generated) pictures and how many have a
+    generated onset of the matching class within +-1 frame, per kind and in all."""
+    counts = {kind: [0, 0] for kind in metrics.ONSET_CLASS_OF_EVENT}
+    for record in records:
+        for kind, offsets in metrics.event_offsets(record["verdict"]).items():
+            offsets = np.abs(offsets) * record["fps"]  # frames
+            counts[kind][0] += offsets.size
+            counts[kind][1] += int((offsets <= 1 + 1e-9).sum())
+    total = [sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values())]
+    return {"events": total[0], "within_one_frame": total[1],
+            **{f"{kind}/events": c[0] for kind, c in counts.items()}, **{f"{kind}/within_one_frame": c[1] for kind, c in counts.items()}}
+
+
+def judged_sync(pairs, folder) -> dict:
+    """t2v extra figures: per visual event kind the judge finds in the generated pictures, how many there are and
+    the share with a generated onset of the matching class within +-1 frame (judged_sync_counts)."""
+    counts = judged_sync_counts([record for record, _ in pairs])
+    figures = {}
+    for kind in metrics.ONSET_CLASS_OF_EVENT:
+        events = counts[f"{kind}/events"]
+        figures[f"sync/{kind}/events"] = events
+        figures[f"sync/{kind}/within_one_frame"] = counts[f"{kind}/within_one_frame"] / events if events else None
+    return figures
 
 
 # --- foley -------------------------------------------------------------------------------------------------

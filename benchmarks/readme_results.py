@@ -58,7 +58,8 @@ def quality_table(quality: dict) -> list[str]:
     for bench, (model, baseline, baseline_name) in GROUPS.items():
         for name, groups in quality.get(bench, {}).get("formats", {}).items():
             settings = quality[bench].get("settings_by_format", {}).get(name, {})
-            label = f"{name} (n {settings.get('n')}, {settings.get('steps')} steps)"
+            baseline_n = f", baseline n {settings['baseline_n']}" if "baseline_n" in settings else ""  # prompts a split
+            label = f"{name} (n {settings.get('n')}{baseline_n}, {settings.get('steps')} steps)"
             for figure, kind, target in HEADLINES[bench]:
                 cells = [show(groups.get(group.format(split=split), {}).get(figure), kind)
                          for group in (model, baseline) for split in ("heldin", "heldout")]  # fmt: skip

@@ -123,3 +123,27 @@ def test_the_autoencoder_ceiling_is_the_source_through_the_vae_only(bench, tmp_p
         expected = pipe.vae.decode(latents, num_frames=8).sample.clamp(-1, 1) / 2 + 0.5  # (1, 3, F, H, W) in [0, 1]
     assert output.frames.shape == (1, 8, 32, 32, 3) and output.audio.shape[-1] == 16_000 // 3
     np.testing.assert_allclose(output.frames[0], expected[0].permute(1, 2, 3, 0).numpy(), atol=1e-5)
+
+
+def test_baseline_only_generates_and_judges_just_the_random_weights_rows(run, bench, tmp_path):
+    """A baseline run beside a model run: the same random rows (prompts, noise, initialisation), nothing else."""
+    root, _ = run
+    argv = ["--pipeline", str(root / "avgen"), "--out", str(tmp_path / "out"), "--results", str(tmp_path / "results"),
+            "--only", "t2v", "--n", "2", "--baseline-n", "1", "--diversity", "1", "--durations", "1@24", "--steps", "2",
+            "--device", "cpu", "--baseline-only"]  # fmt: skip
+    assert bench.main(argv) == 0
+    folder = tmp_path / "out" / "t2v" / "1s@24fps"
+    assert sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*.mp4")) == [
+        "random/heldin-00000.mp4", "random/heldout-00000.mp4"]  # fmt: skip
+    figures = json.loads((tmp_path / "results" / "quality.json").read_text())["t2v"]["formats"]["1s@24fps"]
+    assert set(figures) == {"random weights/heldin", "random weights/heldout"}
+    full = json.loads((root / "results" / "quality.json").read_text())["t2v"]["formats"]["1s@24fps"]
+    for group in figures:
+        assert figures[group] == full[group]  # the full run's random rows, judged the same
+
+
+@pytest.mark.parametrize("extra", [["--only", "foley"], ["--baseline-n", "0"]])
+def test_baseline_only_needs_a_random_weights_baseline(bench, extra, capsys):
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--baseline-only", "--only", "t2v", *extra])
+    assert "--baseline-only needs" in capsys.readouterr().err

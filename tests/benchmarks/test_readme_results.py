@@ -15,7 +15,7 @@ def test_results_block_is_generated_from_the_files_and_replaced_in_place(tmp_pat
     groups = {"video+text/heldin": {"audio_adherence": 0.5, "sync/within_one_frame": 0.25, "av_align": 0.3},
               "video+text/heldout": {"audio_adherence": 0.75},
               "text only (null video)/heldin": {"audio_adherence": 0.125}}
-    quality = {"foley": {"formats": {"10s@24fps": groups}, "settings_by_format": {"10s@24fps": {"n": 16, "steps": 20}}},
+    quality = {"foley": {"formats": {"10s@24fps": groups}, "settings_by_format": {"10s@24fps": {"n": 16, "baseline_n": 8, "steps": 20}}},
                "upsample": {"formats": {"10s@24fps": {"upsampler": {"clips": 8, "upsampling/psnr": 26.2, "upsampling/bicubic_psnr": 25.3}}}},
                "edit": {"formats": {"10s@24fps": {"edit model/heldin": {"edit/preservation_psnr": 11.0},
                                                   "autoencoder only/heldin": {"edit/preservation_psnr": 14.25}}}}}
@@ -40,7 +40,7 @@ def test_results_block_is_generated_from_the_files_and_replaced_in_place(tmp_pat
 
     text = script.update(readme, results, gallery)
     assert "stale" not in text and text.endswith("\n\n## Roadmap\n") and text.count(script.START) == 1
-    assert "| foley | 10s@24fps (n 16, 20 steps) | audio_adherence | 50.0 % | 75.0 % | text only | 12.5 % | – | >= 85 % |" in text
+    assert "| foley | 10s@24fps (n 16, baseline n 8, 20 steps) | audio_adherence | 50.0 % | 75.0 % | text only | 12.5 % | – | >= 85 % |" in text
     assert "| edit | 10s@24fps (n None, None steps) | edit/preservation_psnr | 11.0 dB | – | SDEdit | – | – | >= 25 dB |" in text
     assert "| edit | 10s@24fps | edit/preservation_psnr, the source through the vae (no edit): the ceiling | 14.2 dB | – | | | | |" in text
     assert "| upsample | 10s@24fps (n 8) | PSNR vs the 2x render | 26.2 dB | | bicubic | 25.3 dB | | bicubic + 2 dB |" in text
