@@ -145,6 +145,28 @@ def test_audio_vae_task(preset, tmp_path):
     assert set(evals[0]) == {"stft", "snr_db", "latent_std"}
 
 
+def test_audio_vae_decoder_alone_keeps_the_latent_space(preset, tmp_path):
+    from avgen.training.export import export
+
+    init = tmp_path / "init"
+    TINY["audio_vae"].save_pretrained(init / "audio_vae")
+    config_path = init / "audio_vae" / "config.json"
+    config_path.write_text(config_path.read_text().replace('"scaling_factor": 1.0', '"scaling_factor": 0.625'))
+    options = {"clip_seconds": 0.2, "source_seconds": 1.0, "train_encoder": False}
+    run_dir = train(config(preset, tmp_path / "audio", "audio-vae", options=options, init_from=str(init), learning_rate=1e-2))
+    trained = AudioAutoencoder.from_pretrained(run_dir / "final" / "audio_vae")
+    for name, before in TINY["audio_vae"].state_dict().items():
+        # the encoder (the latent space the audio transformer was trained on) is untouched; the decoder learns
+        assert torch.equal(before, trained.state_dict()[name]) == name.startswith("encoder."), name
+    report = export(run_dir, "audio_vae", tmp_path / "out" / "audio_vae", calibration_clips=1)
+    assert report["scaling_factor"] == 0.625 == AudioAutoencoder.from_pretrained(tmp_path / "out" / "audio_vae").config.scaling_factor
+    with pytest.raises(ValueError, match="train_encoder"):
+        train(config(preset, tmp_path / "bad", "audio-vae", options={**options, "train_encoder": 0}))
+    with pytest.raises(ValueError, match="--init-from"):
+        train(config(preset, tmp_path / "bad", "audio-vae", options=options))
+    assert not (tmp_path / "bad").exists()
+
+
 def test_t2v_task_on_the_fly_and_from_a_latent_cache(preset, tmp_path):
     vae = TemporalAutoencoder.from_pretrained(preset / "trained_vae")
     cache = build_latent_cache(vae, tmp_path / "cache", num_shards=2, shard_size=2, formats=[(1.0, 8), (2.0, 8)],

@@ -103,6 +103,14 @@ class Task:
         return LoopedFolder(folder, seed, rank, world_size)
 
 
+def check_train_encoder(options: dict, config: TrainConfig) -> None:
+    """The autoencoder tasks' `train_encoder` option: false trains the decoder alone, from --init-from's encoder."""
+    if not isinstance(options["train_encoder"], bool):
+        raise ValueError(f"train_encoder is true or false; got {options['train_encoder']!r}")
+    if options["train_encoder"] is False and not config.init_from:
+        raise ValueError("train_encoder=false keeps the encoder as it is: give the trained one with --init-from")
+
+
 def psnr(prediction: torch.Tensor, target: torch.Tensor) -> float:
     """PSNR in dB of images in [-1, 1]."""
     mse = F.mse_loss(prediction.float().clamp(-1, 1), target.float()).item()
@@ -131,10 +139,7 @@ class VideoAutoencoderTask(Task):
 
     def __init__(self, config):
         super().__init__(config)
-        if not isinstance(self.options["train_encoder"], bool):
-            raise ValueError(f"train_encoder is true or false; got {self.options['train_encoder']!r}")
-        if self.options["train_encoder"] is False and not config.init_from:
-            raise ValueError("train_encoder=false keeps the encoder as it is: give the trained one with --init-from")
+        check_train_encoder(self.options, config)
 
     def build(self):
         from avgen.models.autoencoder_video import TemporalAutoencoder
@@ -198,14 +203,19 @@ class VideoAutoencoderTask(Task):
 
 class AudioAutoencoderTask(Task):
     """The audio VAE: L1 on the waveform + multi-resolution STFT + KL (+ `tonal_weight` x the tonal-peak
-    loss), on 1-second crops.
+    loss), on 1-second crops. `train_encoder=false` trains the decoder alone (from `--init-from`), so the
+    latent space the audio transformer was trained on stays exactly as it is.
 
     Each rendered clip gives `crops_per_clip` crops (a batch holds batch_size * crops_per_clip of them): a 4 s
     clip takes ~37 ms to render on one core, a training step of the STFT VAE ~11 ms per crop, so one crop per
     clip would spend most of the step rendering."""
 
     DEFAULTS = dict(clip_seconds=1.0, source_seconds=4.0, crops_per_clip=4, kl_weight=1e-4, l1_weight=1.0, sample_rate=16000,
-                    tonal_weight=1.0)
+                    tonal_weight=1.0, train_encoder=True)
+
+    def __init__(self, config):
+        super().__init__(config)
+        check_train_encoder(self.options, config)
 
     def build(self):
         from avgen.models.autoencoder_audio import AudioAutoencoder
@@ -213,6 +223,7 @@ class AudioAutoencoderTask(Task):
         vae = load_component(self.config.preset, "audio_vae", AudioAutoencoder)
         if vae.config.sample_rate != self.options["sample_rate"]:
             raise ValueError(f"audio_vae runs at {vae.config.sample_rate} Hz, the task option sample_rate is {self.options['sample_rate']}")
+        vae.encoder.requires_grad_(self.options["train_encoder"])  # the trainer optimises what requires grad
         return {"audio_vae": vae}
 
     def dataset(self, seed, rank, world_size):
@@ -232,9 +243,11 @@ class AudioAutoencoderTask(Task):
     def loss(self, modules, batch, step):
         from avgen.models.autoencoder_audio import kl_loss, multi_resolution_stft_loss, tonal_peak_loss
 
-        audio = batch["audio"]
-        reconstruction, posterior = modules["audio_vae"](audio)
-        reconstruction = reconstruction.float()
+        audio, vae = batch["audio"], modules["audio_vae"]
+        with torch.set_grad_enabled(self.options["train_encoder"]):
+            posterior = vae.encode(audio).latent_dist
+            z = posterior.sample()  # the decoder learns the posterior's spread, not its mode alone
+        reconstruction = vae.decode(z, num_samples=audio.shape[-1]).sample.float()
         l1 = (reconstruction - audio).abs().mean()
         stft = multi_resolution_stft_loss(reconstruction, audio)
         kl = kl_loss(posterior).mean()
