@@ -78,7 +78,7 @@ def main():
     rng = np.random.default_rng(args.seed)
     correct = {"original": defaultdict(int), "reconstruction": defaultdict(int)}
     events = {"original": defaultdict(lambda: [0, 0]), "reconstruction": defaultdict(lambda: [0, 0])}
-    present = {"original": defaultdict(int), "reconstruction": defaultdict(int)}
+    present = defaultdict(int)  # clips whose truth has the attribute: the denominator of its "(present)" figure
     psnrs, started = [], time.time()
     for i in range(args.n):
         duration, fps = ((10.0, 24), (16.0, 16))[i % 2]
@@ -87,6 +87,8 @@ def main():
         if vae is not None:
             psnrs.append(metrics.psnr(clip.frames, video))
         truth = truth_attributes(clip.truth)
+        for key in ABSENT:
+            present[f"{key} (present)"] += truth[key] != ABSENT[key]
         for name, (frames, sound) in {"original": (clip.frames, clip.audio), "reconstruction": (video, audio)}.items():
             verdict = judge.judge_clip(frames, sound, fps, clip.sample_rate)
             judged = judged_attributes(verdict)
@@ -94,15 +96,14 @@ def main():
                 correct[name][key] += judged[key] == value
                 if key in ABSENT and value != ABSENT[key]:  # the same, on the clips that have it (music, rain...)
                     correct[name][f"{key} (present)"] += judged[key] == value
-                    present[name][f"{key} (present)"] += 1
             for kind, (total, hit) in event_hits(clip.truth, verdict, fps).items():
                 events[name][kind][0] += total
                 events[name][kind][1] += hit
     report = {
         "n": args.n, "weights": str(args.weights), "only": args.only, "seconds": round(time.time() - started, 1),
         "video_psnr_db": {"mean": float(np.mean(psnrs)), "min": float(np.min(psnrs))} if psnrs else None,
-        "attribute_accuracy": {name: {k: v / present[name].get(k, args.n) for k, v in c.items()} for name, c in correct.items()},
-        "clips_present": dict(present["original"]),
+        "attribute_accuracy": {name: {k: v / present.get(k, args.n) for k, v in c.items()} for name, c in correct.items()},
+        "clips_present": dict(present),
         "event_within_1_frame": {name: {k: (hit / total if total else None) for k, (total, hit) in e.items()} for name, e in events.items()},
     }
     if psnrs:
