@@ -87,14 +87,15 @@ def main():
         if vae is not None:
             psnrs.append(metrics.psnr(clip.frames, video))
         truth = truth_attributes(clip.truth)
-        for key in ABSENT:
-            present[f"{key} (present)"] += truth[key] != ABSENT[key]
+        has = [key for key in ABSENT if truth[key] != ABSENT[key]]  # music, rain... that this clip has
+        for key in has:
+            present[f"{key} (present)"] += 1
         for name, (frames, sound) in {"original": (clip.frames, clip.audio), "reconstruction": (video, audio)}.items():
             verdict = judge.judge_clip(frames, sound, fps, clip.sample_rate)
             judged = judged_attributes(verdict)
             for key, value in truth.items():
                 correct[name][key] += judged[key] == value
-                if key in ABSENT and value != ABSENT[key]:  # the same, on the clips that have it (music, rain...)
+                if key in has:  # the same, on the clips that have it
                     correct[name][f"{key} (present)"] += judged[key] == value
             for kind, (total, hit) in event_hits(clip.truth, verdict, fps).items():
                 events[name][kind][0] += total

@@ -243,11 +243,11 @@ class AudioAutoencoderTask(Task):
     def loss(self, modules, batch, step):
         from avgen.models.autoencoder_audio import kl_loss, multi_resolution_stft_loss, tonal_peak_loss
 
-        audio, vae = batch["audio"], modules["audio_vae"]
-        with torch.set_grad_enabled(self.options["train_encoder"]):
-            posterior = vae.encode(audio).latent_dist
-            z = posterior.sample()  # the decoder learns the posterior's spread, not its mode alone
-        reconstruction = vae.decode(z, num_samples=audio.shape[-1]).sample.float()
+        audio = batch["audio"]
+        # a posterior sample, so the decoder learns the posterior's spread; with train_encoder=false the encoder's
+        # parameters do not require grad (build), so autograd records nothing through it
+        reconstruction, posterior = modules["audio_vae"](audio)
+        reconstruction = reconstruction.float()
         l1 = (reconstruction - audio).abs().mean()
         stft = multi_resolution_stft_loss(reconstruction, audio)
         kl = kl_loss(posterior).mean()
