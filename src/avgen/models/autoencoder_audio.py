@@ -97,6 +97,17 @@ def multi_resolution_stft_loss(
     return total / len(fft_sizes)
 
 
+def _tonal_spectra(prediction: torch.Tensor, target: torch.Tensor, fft_size: int, width: int, hop: int | None = None):
+    """What the tonal losses compare: log |STFT| of prediction and target (B, 1, S) and the median of the target's
+    `width` bins around each bin in frequency -> three (B, bins, frames); a tonal peak stands well above that median."""
+    prediction, target = prediction.float().flatten(0, 1), target.float().flatten(0, 1)  # (B, S)
+    target_log = _loss_magnitude(target, fft_size, LOG_EPS, hop).log()  # (B, bins, frames)
+    predicted_log = _loss_magnitude(prediction, fft_size, LOG_EPS, hop).log()
+    padded = F.pad(target_log.transpose(1, 2), (width // 2, width // 2), mode="replicate")  # (B, frames, bins + width - 1)
+    local_median = padded.unfold(-1, width, 1).median(dim=-1).values.transpose(1, 2)  # (B, bins, frames)
+    return predicted_log, target_log, local_median
+
+
 def tonal_peak_loss(
     prediction: torch.Tensor, target: torch.Tensor, fft_size: int = 2048, width: int = 9, threshold_db: float = 15.0
 ) -> torch.Tensor:
@@ -109,14 +120,10 @@ def tonal_peak_loss(
     and harmonics were the last thing the codec learned: at 10k steps the reconstruction's notes stood
     5-12 dB above the band median where the original's stood 20-30 dB (the judge needs 15). Hann window,
     hop fft_size / 4 (128 ms / 32 ms at 16 kHz: a note's pitch resolved to 8 Hz)."""
-    prediction, target = prediction.float().flatten(0, 1), target.float().flatten(0, 1)  # (B, S)
-    target_log = _loss_magnitude(target, fft_size, LOG_EPS).log()  # (B, bins, frames)
-    predicted_log = _loss_magnitude(prediction, fft_size, LOG_EPS).log()
-    padded = F.pad(target_log.transpose(1, 2), (width // 2, width // 2), mode="replicate")  # (B, frames, bins + width - 1)
-    local_median = padded.unfold(-1, width, 1).median(dim=-1).values.transpose(1, 2)  # (B, bins, frames)
+    predicted_log, target_log, local_median = _tonal_spectra(prediction, target, fft_size, width)
     peaks = (target_log - local_median) > threshold_db * math.log(10) / 20  # dB of magnitude -> natural log
     if not peaks.any():
-        return prediction.new_zeros(())
+        return target_log.new_zeros(())
     return (target_log - predicted_log).abs()[peaks].mean()
 
 
@@ -140,18 +147,14 @@ def tonal_valley_loss(
     audio_vae), the notes only ~12 dB above it, and the judge (15 dB above the band's median) heard no music.
     The multi-resolution loss averages this over every bin; here it is all that counts. One-sided: a valley
     cannot be too deep, and below-floor errors are the STFT loss's business."""
-    prediction, target = prediction.float().flatten(0, 1), target.float().flatten(0, 1)  # (B, S)
-    target_log = _loss_magnitude(target, fft_size, LOG_EPS, hop).log()  # (B, bins, frames)
-    predicted_log = _loss_magnitude(prediction, fft_size, LOG_EPS, hop).log()
-    padded = F.pad(target_log.transpose(1, 2), (width // 2, width // 2), mode="replicate")  # (B, frames, bins + width - 1)
-    local_median = padded.unfold(-1, width, 1).median(dim=-1).values.transpose(1, 2)  # (B, bins, frames)
+    predicted_log, target_log, local_median = _tonal_spectra(prediction, target, fft_size, width, hop)
     to_log = math.log(10) / 20  # dB of magnitude -> natural log
     peak_log = torch.where(target_log - local_median > threshold_db * to_log, target_log, torch.full_like(target_log, -1e4))
     # the highest peak within reach: (B, 1, bins, frames) max-pooled over (2 reach + 1) bins x (2 reach_frames + 1) frames
     nearby_peak = F.max_pool2d(peak_log[:, None], (2 * reach + 1, 2 * reach_frames + 1), 1, (reach, reach_frames))[:, 0]
     valleys = target_log < nearby_peak - depth_db * to_log
     if not valleys.any():
-        return prediction.new_zeros(())
+        return target_log.new_zeros(())
     return F.relu(predicted_log - target_log)[valleys].mean()
 
 
