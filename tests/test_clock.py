@@ -44,6 +44,16 @@ def test_video_frame_for_audio_step_uses_step_centres():
     assert (np.diff(index) >= 0).all()
 
 
+def test_audio_step_at_is_the_step_holding_that_sample():
+    clock = AVClock(24, 16000, audio_hop=320)  # 20 ms steps
+    assert clock.audio_step_at(0.0) == 0 and clock.audio_step_at(0.0199) == 0 and clock.audio_step_at(0.02) == 1
+    samples = np.array([0, 319, 320, 16000, 16319])
+    assert (clock.audio_step_at(samples / 16000) == samples // 320).all()
+    # the sample that starts frame f lies in the step the frame's time gives
+    frames = np.arange(240)
+    assert (clock.audio_step_at(clock.frame_times(240)) == clock.sample_of_frame(frames) // 320).all()
+
+
 def test_fit_audio_pads_and_trims_at_the_end():
     clock = AVClock(30, 16000)
     target = clock.num_samples(30)

@@ -107,6 +107,10 @@ class AVClock:
         """Audio latent steps needed to cover `num_samples` samples (the last one zero-padded)."""
         return -(-int(num_samples) // self.audio_hop)
 
+    def audio_step_at(self, seconds: float | np.ndarray) -> np.ndarray:
+        """Index of the audio latent step whose hop holds the sample played at `seconds` (floor), as int64."""
+        return np.floor(np.asarray(seconds, dtype=np.float64) * self.sample_rate / self.audio_hop + 1e-9).astype(np.int64)
+
     def audio_latent_rate(self) -> Fraction:
         """Audio latent steps per second."""
         return Fraction(self.sample_rate, self.audio_hop)

@@ -252,14 +252,35 @@ def test_t2v_temporal_weight_adds_the_temporal_difference_term_to_training_only(
 
 
 def test_v2a_task_with_masks_events_and_null_video(preset, tmp_path):
-    options = {"audio_vae": str(preset / "trained_audio_vae"), "formats": [[1, 8], [2, 8]], "resolution": 32}
+    options = {"audio_vae": str(preset / "trained_audio_vae"), "formats": [[1, 8], [2, 8]], "resolution": 32, "onset_weight": 2.0}
     run_dir = tmp_path / "v2a"
     train(config(preset, run_dir, "v2a", options=options, eval_every=2))
     assert log_steps(run_dir) == [1, 2]
     assert (run_dir / "final" / "video_encoder").is_dir() and not (run_dir / "final" / "event_head").exists()
     records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     assert {"flow", "events"} <= set(records[0])
-    assert set(next(r["eval"] for r in records if "eval" in r)) == {"loss", "loss_null_video"}
+    assert set(next(r["eval"] for r in records if "eval" in r)) == {"loss", "loss_null_video", "loss_onsets", "loss_onsets_null_video"}
+
+
+def test_v2a_onset_weights_weigh_the_latent_steps_at_each_sync_event(preset):
+    from avgen.clock import AVClock
+    from avgen.training.tasks import build_task
+    from avgen.world.dataset import WorldDataset
+
+    options = {"audio_vae": str(preset / "trained_audio_vae"), "resolution": 32, "onset_weight": 4.0}
+    task = build_task(config(preset, "unused", "v2a", options=options))
+    stream = WorldDataset(seed=0, resolution=32, formats=[(5, 24)], sample_rate=task.audio_vae.config.sample_rate)
+    rng = stream.rng()
+    item = next(item for item in (stream.sample(rng) for _ in range(20)) if len(task.sync_events(item)) >= 2)
+    weights = task.onset_step_weights(item)
+    clock = AVClock(24, task.audio_vae.config.sample_rate, audio_hop=task.audio_vae.config.hop_length)
+    assert weights.shape == (clock.audio_latent_steps(item["audio"].shape[-1]),) == (250,)
+    for _, time in task.sync_events(item):  # 20 ms steps: the event's own step and the next 3 carry the extra weight
+        step = int(time * 50)
+        assert (weights[step : step + 4] >= 5.0).all()
+    assert set(weights.unique().tolist()) <= {1.0, 5.0, 9.0, 13.0} and (weights == 1).float().mean() > 0.6
+    task.options["onset_weight"] = 0.0
+    assert torch.equal(task.onset_step_weights(item), torch.ones(250))
 
 
 def test_known_mask_shapes_heads_tails_and_infill():

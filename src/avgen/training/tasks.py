@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from avgen.clock import AVClock
 from avgen.training.trainer import TrainConfig, load_allowing_optional_keys
 from avgen.world.dataset import SampledStream
 
@@ -647,6 +648,8 @@ class VideoToAudioTask(Task):
     - event_weight: an auxiliary per-frame loss asking the video features to mark the frames of visual
       events (ball contacts, footsteps, lightning flashes, from the world's ground truth). It is a training
       signal only; the event head is not part of the pipeline.
+    - onset_weight: extra weight of the flow loss on the audio latent steps at each of those events' onsets
+      (onset_step_weights; 0 = a plain mean over steps, the shipped recipe).
 
     The model works in windows of its `max_positions` latent steps (positions are relative to the window;
     longer clips are sampled by multi-diffusion over overlapping windows, avgen.long_form), so it trains on
@@ -655,9 +658,10 @@ class VideoToAudioTask(Task):
     """
 
     DEFAULTS = dict(audio_vae="runs/audio-vae/final/audio_vae", formats=[[5, 24], [5, 16], [5, 12], [5, 8]],
-                    caption_dropout=0.3, video_dropout=0.1, mask_prob=0.25, event_weight=0.1, logit_mean=0.0,
+                    caption_dropout=0.3, video_dropout=0.1, mask_prob=0.25, event_weight=0.1, onset_weight=0.0, logit_mean=0.0,
                     logit_std=1.0, resolution=64, max_text_length=256)
     EVENT_KINDS = ("contact", "footstep", "flash")
+    ONSET_STEPS = (-1, 3)  # latent steps (20 ms at 50 Hz) before / after an event's onset that onset_weight weighs
 
     def __init__(self, config):
         super().__init__(config)
@@ -701,19 +705,40 @@ class VideoToAudioTask(Task):
     def shape_key(item):
         return tuple(item["frames"].shape) + tuple(item["audio"].shape)
 
-    def event_targets(self, item) -> torch.Tensor:
-        """(F, len(EVENT_KINDS)) 0/1: the frame showing each visual event (the nearest frame time)."""
+    @classmethod
+    def sync_events(cls, item) -> list[tuple[int, float]]:
+        """(EVENT_KINDS index, time in seconds) of each visual sync event of a world item; [] for a user's clip."""
         from avgen.world.simulate import ground_truth, simulate
         from avgen.world.spec import ClipSpec
 
+        if "spec" not in item:  # a user's folder: no ground truth
+            return []
+        events = ground_truth(simulate(ClipSpec.from_dict(json.loads(item["spec"])))).events
+        return [(cls.EVENT_KINDS.index(e.kind), e.time) for e in events if e.kind in cls.EVENT_KINDS]
+
+    @classmethod
+    def event_targets(cls, item) -> torch.Tensor:
+        """(F, len(EVENT_KINDS)) 0/1: the frame showing each visual event (the nearest frame time). Also the
+        labels of benchmarks/bench_video_feature_probe.py."""
         frames, fps = item["frames"].shape[0], item["fps"]
-        targets = torch.zeros(frames, len(self.EVENT_KINDS))
-        if "spec" not in item:  # a user's folder: no ground truth, no auxiliary loss
-            return targets
-        for event in ground_truth(simulate(ClipSpec.from_dict(json.loads(item["spec"])))).events:
-            if event.kind in self.EVENT_KINDS:
-                targets[min(frames - 1, int(round(event.time * fps))), self.EVENT_KINDS.index(event.kind)] = 1
+        targets = torch.zeros(frames, len(cls.EVENT_KINDS))
+        for kind, time in cls.sync_events(item):
+            targets[min(frames - 1, int(round(time * fps))), kind] = 1
         return targets
+
+    def onset_step_weights(self, item, extra: float | None = None) -> torch.Tensor:
+        """(T,) the flow loss's weight per audio latent step: 1 + extra (default: the onset_weight option) on the
+        steps from ONSET_STEPS[0] to ONSET_STEPS[1] around each sync event (a contact's impact, a footstep, a
+        flash's thunder all sound at the event's time), 1 elsewhere. Those few steps (~10-25 % of a clip) are
+        what the sync judge hears, and a plain mean over steps lets ambience and music outweigh them."""
+        extra = self.options["onset_weight"] if extra is None else extra
+        clock = AVClock(int(round(item["fps"])), self.audio_vae.config.sample_rate, audio_hop=self.audio_vae.config.hop_length)
+        steps = clock.audio_latent_steps(item["audio"].shape[-1])
+        weights = torch.ones(steps)
+        for _, time in self.sync_events(item) if extra else []:
+            onset = int(clock.audio_step_at(time))
+            weights[max(0, onset + self.ONSET_STEPS[0]) : max(0, onset + self.ONSET_STEPS[1] + 1)] += extra
+        return weights
 
     def collate(self, items):
         return {
@@ -723,6 +748,7 @@ class VideoToAudioTask(Task):
             "fps": torch.tensor([int(round(item["fps"])) for item in items]),
             "events": torch.stack([self.event_targets(item) for item in items]),  # (B, F, K)
             "has_events": torch.tensor(["spec" in item for item in items]),
+            "step_weights": torch.stack([self.onset_step_weights(item) for item in items]),  # (B, T)
         }
 
     def latents(self, audio: torch.Tensor) -> torch.Tensor:
@@ -749,8 +775,9 @@ class VideoToAudioTask(Task):
                 mask[i, :, steps - given // 2 :] = 1
         return mask
 
-    def flow_loss(self, modules, batch, x1, t, noise, known_mask, video_dropout) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-sample velocity MSE on the unknown steps (B,), and the video features (B, F, D)."""
+    def flow_loss(self, modules, batch, x1, t, noise, known_mask, video_dropout, step_weights=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample velocity MSE on the unknown steps (B,), weighted per step by step_weights (B, T) if given
+        (normalised, so the loss keeps its scale), and the video features (B, F, D)."""
         from avgen import flow_matching
         from avgen.models.text_encoder import encode_prompt
 
@@ -765,7 +792,9 @@ class VideoToAudioTask(Task):
         velocity = modules["audio_transformer"](x_t, t, text_states, text_mask, video_features=conditioning, fps=batch["fps"],
                                                 known_latents=x1, known_mask=known_mask).sample
         error = (velocity.float() - flow_matching.velocity_target(noise, x1)) ** 2  # (B, C, T)
-        unknown = 1 - known_mask
+        unknown = 1 - known_mask  # (B, 1, T)
+        if step_weights is not None:
+            unknown = unknown * step_weights[:, None].to(unknown.dtype)
         return (error * unknown).sum(dim=(1, 2)) / (unknown.sum(dim=(1, 2)) * x1.shape[1]).clamp_min(1), features
 
     def loss(self, modules, batch, step):
@@ -776,7 +805,8 @@ class VideoToAudioTask(Task):
         t = flow_matching.sample_flow_time(batch_size, self.options["logit_mean"], self.options["logit_std"], device=x1.device)
         known = self.known_mask(batch_size, steps, self.options["mask_prob"]).to(x1.device)
         video_dropout = (torch.rand(batch_size) < self.options["video_dropout"]).to(x1.device)
-        flow, features = self.flow_loss(modules, batch, x1, t, torch.randn_like(x1), known, video_dropout)
+        weights = batch["step_weights"] if self.options["onset_weight"] else None
+        flow, features = self.flow_loss(modules, batch, x1, t, torch.randn_like(x1), known, video_dropout, weights)
         flow = flow.mean()
         logits = modules["event_head"](features.float())  # (B, F, K)
         events = F.binary_cross_entropy_with_logits(logits, batch["events"], pos_weight=torch.tensor(10.0, device=x1.device),
@@ -786,7 +816,8 @@ class VideoToAudioTask(Task):
 
     def evaluate(self, modules):
         """Flow loss on 4 fixed clips of the first training format at fixed t and noise: with video, and with
-        the null video (the gap is what the video features are worth), without text."""
+        the null video (the gap is what the video features are worth), without text; over all steps and over
+        the steps at the sync events' onsets alone ("onsets": what the sync judge hears)."""
         from avgen.world.dataset import WorldDataset
 
         device = next(modules["audio_transformer"].parameters()).device
@@ -794,8 +825,10 @@ class VideoToAudioTask(Task):
             stream = WorldDataset(seed=EVAL_SEED, resolution=self.options["resolution"], formats=[tuple(self.options["formats"][0])],
                                   sample_rate=self.audio_vae.config.sample_rate)
             rng = stream.rng()
-            batch = self.to_device(self.collate([stream.sample(rng) for _ in range(4)]), device)
+            items = [stream.sample(rng) for _ in range(4)]
+            batch = self.to_device(self.collate(items), device)
             batch["text"] = [""] * 4
+            batch["onset_mask"] = torch.stack([self.onset_step_weights(item, 1.0) - 1 for item in items]).clamp(0, 1).to(device)  # (B, T)
             x1 = self.latents(batch["audio"])
             noise = torch.randn(x1.shape, generator=torch.Generator().manual_seed(0)).to(device)
             self.eval_batch = (batch, x1, noise)
@@ -803,12 +836,14 @@ class VideoToAudioTask(Task):
         known = torch.zeros(len(x1), 1, x1.shape[-1], device=device)
         results = {}
         for name, dropped in (("loss", False), ("loss_null_video", True)):
-            losses = []
+            losses, onsets = [], []
             for t in (0.1, 0.3, 0.5, 0.7, 0.9):
                 times = torch.full((len(x1),), t, device=device)
                 drop = torch.full((len(x1),), dropped, device=device)
                 losses.append(self.flow_loss(modules, batch, x1, times, noise, known, drop)[0].mean().item())
+                onsets.append(self.flow_loss(modules, batch, x1, times, noise, known, drop, batch["onset_mask"])[0].mean().item())
             results[name] = float(np.mean(losses))
+            results[name.replace("loss", "loss_onsets")] = float(np.mean(onsets))
         return results
 
 
