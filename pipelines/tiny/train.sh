@@ -204,7 +204,7 @@ if [ -f "$OUT-edit/model_index.json" ]; then $AVGEN assemble "$OUT-edit" --edit-
 #     latent steps at each ball contact, footstep and lightning flash (onset_weight=4). A linear probe finds 98 / 91 / 100 %
 #     of those events within a frame in the frozen video features (benchmarks/bench_video_feature_probe.py), so the timing
 #     is there and the audio model was not sounding it. Foley events within a frame 47.7 -> 53.0 % / 47.2 -> 51.6 % on
-#     64 + 64 world renders, paired; but a control with onset_weight=0 did as well on plan 0 (better held-in), so the gain
+#     64 + 64 world renders, paired; but a control with onset_weight=0 did as well (54.3 / 50.1 %, both plans), so the gain
 #     is the 1,000 more steps, not the weighting (weights/tiny/MODEL_CARD.md, "Onset-weighted sound model").
 REFINE_ONSET_V2A_STEPS="${REFINE_ONSET_V2A_STEPS:-1000}"
 if [ "$REFINE_ONSET_V2A_STEPS" -gt 0 ]; then
