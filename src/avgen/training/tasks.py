@@ -717,16 +717,16 @@ class VideoToAudioTask(Task):
         return [(cls.EVENT_KINDS.index(e.kind), e.time) for e in events if e.kind in cls.EVENT_KINDS]
 
     @classmethod
-    def event_targets(cls, item) -> torch.Tensor:
-        """(F, len(EVENT_KINDS)) 0/1: the frame showing each visual event (the nearest frame time). Also the
-        labels of benchmarks/bench_video_feature_probe.py."""
+    def event_targets(cls, item, events: list[tuple[int, float]] | None = None) -> torch.Tensor:
+        """(F, len(EVENT_KINDS)) 0/1: the frame showing each visual event (the nearest frame time; `events`: the
+        item's sync_events if already known). Also the labels of benchmarks/bench_video_feature_probe.py."""
         frames, fps = item["frames"].shape[0], item["fps"]
         targets = torch.zeros(frames, len(cls.EVENT_KINDS))
-        for kind, time in cls.sync_events(item):
+        for kind, time in cls.sync_events(item) if events is None else events:
             targets[min(frames - 1, int(round(time * fps))), kind] = 1
         return targets
 
-    def onset_step_weights(self, item, extra: float | None = None) -> torch.Tensor:
+    def onset_step_weights(self, item, extra: float | None = None, events: list[tuple[int, float]] | None = None) -> torch.Tensor:
         """(T,) the flow loss's weight per audio latent step: 1 + extra (default: the onset_weight option) on the
         steps from ONSET_STEPS[0] to ONSET_STEPS[1] around each sync event (a contact's impact, a footstep, a
         flash's thunder all sound at the event's time), 1 elsewhere. Those few steps (~10-25 % of a clip) are
@@ -735,20 +735,21 @@ class VideoToAudioTask(Task):
         clock = AVClock(int(round(item["fps"])), self.audio_vae.config.sample_rate, audio_hop=self.audio_vae.config.hop_length)
         steps = clock.audio_latent_steps(item["audio"].shape[-1])
         weights = torch.ones(steps)
-        for _, time in self.sync_events(item) if extra else []:
+        for _, time in (self.sync_events(item) if events is None else events) if extra else []:
             onset = int(clock.audio_step_at(time))
             weights[max(0, onset + self.ONSET_STEPS[0]) : max(0, onset + self.ONSET_STEPS[1] + 1)] += extra
         return weights
 
     def collate(self, items):
+        events = [self.sync_events(item) for item in items]  # one simulation per item, for both targets below
         return {
             "frames": torch.stack([item["frames"] for item in items]).permute(0, 2, 1, 3, 4),  # (B, 3, F, H, W) uint8
             "audio": torch.stack([item["audio"] for item in items]),  # (B, 1, S)
             "text": ["" if np.random.random() < self.options["caption_dropout"] else item["text"] for item in items],
             "fps": torch.tensor([int(round(item["fps"])) for item in items]),
-            "events": torch.stack([self.event_targets(item) for item in items]),  # (B, F, K)
+            "events": torch.stack([self.event_targets(item, e) for item, e in zip(items, events)]),  # (B, F, K)
             "has_events": torch.tensor(["spec" in item for item in items]),
-            "step_weights": torch.stack([self.onset_step_weights(item) for item in items]),  # (B, T)
+            "step_weights": torch.stack([self.onset_step_weights(item, events=e) for item, e in zip(items, events)]),  # (B, T)
         }
 
     def latents(self, audio: torch.Tensor) -> torch.Tensor:
