@@ -283,6 +283,19 @@ def test_v2a_onset_weights_weigh_the_latent_steps_at_each_sync_event(preset):
     assert torch.equal(task.onset_step_weights(item), torch.ones(250))
 
 
+def test_v2a_masked_mean_skips_known_steps_and_normalises_step_weights():
+    from avgen.training.tasks import VideoToAudioTask
+
+    error = torch.arange(10.0).repeat(2, 3, 1)  # (B=2, C=3, T=10): step s has error s
+    known = torch.zeros(2, 1, 10)
+    known[1, :, :5] = 1  # the second sample is given its first 5 steps
+    assert torch.allclose(VideoToAudioTask.masked_mean(error, known), torch.tensor([4.5, 7.0]))
+    onsets = torch.zeros(2, 10)
+    onsets[:, [2, 8]] = 1  # only the onset steps count: the mean of their errors, not a sum
+    assert torch.allclose(VideoToAudioTask.masked_mean(error, known, onsets), torch.tensor([5.0, 8.0]))
+    assert torch.allclose(VideoToAudioTask.masked_mean(torch.full((2, 3, 10), 0.3), known, 1 + 4 * onsets), torch.full((2,), 0.3))
+
+
 def test_known_mask_shapes_heads_tails_and_infill():
     from avgen.training.tasks import VideoToAudioTask
 

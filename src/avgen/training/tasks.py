@@ -776,9 +776,8 @@ class VideoToAudioTask(Task):
                 mask[i, :, steps - given // 2 :] = 1
         return mask
 
-    def flow_loss(self, modules, batch, x1, t, noise, known_mask, video_dropout, step_weights=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-sample velocity MSE on the unknown steps (B,), weighted per step by step_weights (B, T) if given
-        (normalised, so the loss keeps its scale), and the video features (B, F, D)."""
+    def velocity_error(self, modules, batch, x1, t, noise, known_mask, video_dropout) -> tuple[torch.Tensor, torch.Tensor]:
+        """Squared velocity error per latent channel and step (B, C, T), and the video features (B, F, D)."""
         from avgen import flow_matching
         from avgen.models.text_encoder import encode_prompt
 
@@ -792,11 +791,22 @@ class VideoToAudioTask(Task):
         x_t = flow_matching.interpolate(noise, x1, t)
         velocity = modules["audio_transformer"](x_t, t, text_states, text_mask, video_features=conditioning, fps=batch["fps"],
                                                 known_latents=x1, known_mask=known_mask).sample
-        error = (velocity.float() - flow_matching.velocity_target(noise, x1)) ** 2  # (B, C, T)
+        return (velocity.float() - flow_matching.velocity_target(noise, x1)) ** 2, features
+
+    @staticmethod
+    def masked_mean(error: torch.Tensor, known_mask: torch.Tensor, step_weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-sample mean of error (B, C, T) over the unknown steps (B,), weighted per step by step_weights (B, T)
+        if given (normalised, so the loss keeps its scale)."""
         unknown = 1 - known_mask  # (B, 1, T)
         if step_weights is not None:
             unknown = unknown * step_weights[:, None].to(unknown.dtype)
-        return (error * unknown).sum(dim=(1, 2)) / (unknown.sum(dim=(1, 2)) * x1.shape[1]).clamp_min(1), features
+        return (error * unknown).sum(dim=(1, 2)) / (unknown.sum(dim=(1, 2)) * error.shape[1]).clamp_min(1)
+
+    def flow_loss(self, modules, batch, x1, t, noise, known_mask, video_dropout, step_weights=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample velocity MSE on the unknown steps (B,), weighted per step by step_weights (B, T) if given,
+        and the video features (B, F, D)."""
+        error, features = self.velocity_error(modules, batch, x1, t, noise, known_mask, video_dropout)
+        return self.masked_mean(error, known_mask, step_weights), features
 
     def loss(self, modules, batch, step):
         from avgen import flow_matching
@@ -841,8 +851,9 @@ class VideoToAudioTask(Task):
             for t in (0.1, 0.3, 0.5, 0.7, 0.9):
                 times = torch.full((len(x1),), t, device=device)
                 drop = torch.full((len(x1),), dropped, device=device)
-                losses.append(self.flow_loss(modules, batch, x1, times, noise, known, drop)[0].mean().item())
-                onsets.append(self.flow_loss(modules, batch, x1, times, noise, known, drop, batch["onset_mask"])[0].mean().item())
+                error = self.velocity_error(modules, batch, x1, times, noise, known, drop)[0]  # one forward for both means
+                losses.append(self.masked_mean(error, known).mean().item())
+                onsets.append(self.masked_mean(error, known, batch["onset_mask"]).mean().item())
             results[name] = float(np.mean(losses))
             results[name.replace("loss", "loss_onsets")] = float(np.mean(onsets))
         return results
