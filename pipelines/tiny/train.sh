@@ -213,3 +213,13 @@ if [ "$REFINE_ONSET_V2A_STEPS" -gt 0 ]; then
     --option onset_weight=4.0
   if [ -f "$OUT-edit/model_index.json" ]; then $AVGEN assemble "$OUT-edit" --edit-base "$OUT"; fi
 fi
+
+# 13. session 37: 1,800 steps more of the sound models with the plain flow loss (onset_weight 0: session 35's control
+#     did as well as the weighting), seed 10, two threads. Eval flow loss 0.246 -> 0.219 with the video, onsets 0.506 ->
+#     0.464 (weights/tiny/MODEL_CARD.md, "1,800 more sound steps").
+REFINE_MORE_V2A_STEPS="${REFINE_MORE_V2A_STEPS:-1800}"
+if [ "$REFINE_MORE_V2A_STEPS" -gt 0 ]; then
+  refine v2a-g v2a "audio_transformer video_encoder audio_text_encoder" --max-steps "$REFINE_MORE_V2A_STEPS" --batch-size 4 \
+    --learning-rate 3e-4 --warmup-steps 50 --seed 10 --mixed-precision auto --eval-every 900 --option audio_vae="$OUT/audio_vae"
+  if [ -f "$OUT-edit/model_index.json" ]; then $AVGEN assemble "$OUT-edit" --edit-base "$OUT"; fi
+fi
