@@ -178,9 +178,10 @@ fi
 #     sound models went on from the previous ones on its latents. After D the round trip keeps music in 8 of 24 clips and
 #     footsteps in 87 %, and the sound models raised Foley events within a frame from 37.1 % / 27.8 % to 47.7 % / 47.2 %
 #     on 64 + 64 world renders (weights/tiny/MODEL_CARD.md, "The sound stage retrained on a sharper audio autoencoder").
-sound_models_on_new_latents() {  # STAGE SEED EVAL_EVERY: 2,000 steps of the sound models on $OUT/audio_vae's latents
-  refine "$1" v2a "audio_transformer video_encoder audio_text_encoder" --max-steps 2000 --batch-size 4 --learning-rate 3e-4 \
-    --warmup-steps 50 --seed "$2" --mixed-precision auto --eval-every "$3" --option audio_vae="$OUT/audio_vae"
+sound_models_on_new_latents() {  # STAGE SEED EVAL_EVERY [STEPS [train args...]]: STEPS (2,000) of the sound models on $OUT/audio_vae's latents
+  local stage=$1 seed=$2 eval_every=$3 steps=${4:-2000}; shift $(( $# < 4 ? $# : 4 ))
+  refine "$stage" v2a "audio_transformer video_encoder audio_text_encoder" --max-steps "$steps" --batch-size 4 --learning-rate 3e-4 \
+    --warmup-steps 50 --seed "$seed" --mixed-precision auto --eval-every "$eval_every" --option audio_vae="$OUT/audio_vae" "$@"
 }
 REFINE_AUDIO="${REFINE_AUDIO:-1}"  # 0 skips the stage
 if [ "$REFINE_AUDIO" -gt 0 ]; then
@@ -208,9 +209,7 @@ if [ -f "$OUT-edit/model_index.json" ]; then $AVGEN assemble "$OUT-edit" --edit-
 #     is the 1,000 more steps, not the weighting (weights/tiny/MODEL_CARD.md, "Onset-weighted sound model").
 REFINE_ONSET_V2A_STEPS="${REFINE_ONSET_V2A_STEPS:-1000}"
 if [ "$REFINE_ONSET_V2A_STEPS" -gt 0 ]; then
-  refine v2a-e v2a "audio_transformer video_encoder audio_text_encoder" --max-steps "$REFINE_ONSET_V2A_STEPS" --batch-size 4 \
-    --learning-rate 3e-4 --warmup-steps 50 --seed 8 --mixed-precision auto --eval-every 500 --option audio_vae="$OUT/audio_vae" \
-    --option onset_weight=4.0
+  sound_models_on_new_latents v2a-e 8 500 "$REFINE_ONSET_V2A_STEPS" --option onset_weight=4.0
   if [ -f "$OUT-edit/model_index.json" ]; then $AVGEN assemble "$OUT-edit" --edit-base "$OUT"; fi
 fi
 
@@ -219,7 +218,6 @@ fi
 #     0.464 (weights/tiny/MODEL_CARD.md, "1,800 more sound steps").
 REFINE_MORE_V2A_STEPS="${REFINE_MORE_V2A_STEPS:-1800}"
 if [ "$REFINE_MORE_V2A_STEPS" -gt 0 ]; then
-  refine v2a-g v2a "audio_transformer video_encoder audio_text_encoder" --max-steps "$REFINE_MORE_V2A_STEPS" --batch-size 4 \
-    --learning-rate 3e-4 --warmup-steps 50 --seed 10 --mixed-precision auto --eval-every 900 --option audio_vae="$OUT/audio_vae"
+  sound_models_on_new_latents v2a-g 10 900 "$REFINE_MORE_V2A_STEPS"
   if [ -f "$OUT-edit/model_index.json" ]; then $AVGEN assemble "$OUT-edit" --edit-base "$OUT"; fi
 fi
