@@ -221,3 +221,11 @@ if [ "$REFINE_MORE_V2A_STEPS" -gt 0 ]; then
   sound_models_on_new_latents v2a-g 10 900 "$REFINE_MORE_V2A_STEPS"
   if [ -f "$OUT-edit/model_index.json" ]; then $AVGEN assemble "$OUT-edit" --edit-base "$OUT"; fi
 fi
+
+# 14. session 39: 2,100 steps more of the sound models (plain flow loss, seed 11), from stage 13's. Eval flow loss 0.219 ->
+#     0.209 with the video, onsets 0.464 -> 0.443 (weights/tiny/MODEL_CARD.md, "2,100 more sound steps").
+REFINE_MORE2_V2A_STEPS="${REFINE_MORE2_V2A_STEPS:-2100}"
+if [ "$REFINE_MORE2_V2A_STEPS" -gt 0 ]; then
+  sound_models_on_new_latents v2a-h 11 1050 "$REFINE_MORE2_V2A_STEPS"
+  if [ -f "$OUT-edit/model_index.json" ]; then $AVGEN assemble "$OUT-edit" --edit-base "$OUT"; fi
+fi
