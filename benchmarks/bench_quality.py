@@ -345,17 +345,24 @@ def clip_sync_offsets(record: dict, row: dict) -> dict[str, np.ndarray]:
 
 
 def truth_sync(pairs, folder) -> dict:
-    """Per visual event kind: clip_sync_offsets' median and share within +-1 frame, pooled over the group's events."""
+    """Per visual event kind and over all kinds: clip_sync_offsets' median and share within +-1 frame, pooled over
+    the group's events. The all-kinds pair replaces evaluate.summarize's sync figures for Foley, whose input is a
+    render with exact event times: the issue's "median |offset|" is over events, while summarize's is a mean of
+    per-clip medians, infinite as soon as one clip's is (more than half its events unsounded); and its share
+    counts the events the judge finds in the picture rather than the render's own (the same as compare_quality's)."""
     offsets = {kind: [] for kind in metrics.ONSET_CLASS_OF_EVENT}
     for record, row in pairs:
         for kind, values in clip_sync_offsets(record, row).items():
             offsets[kind].extend(values)
     figures = {}
-    for kind, values in offsets.items():
-        values = np.asarray(values)
-        figures[f"sync/{kind}/events"] = int(values.size)
-        figures[f"sync/{kind}/median_abs_offset_frames"] = float(np.median(values)) if values.size else None
-        figures[f"sync/{kind}/within_one_frame"] = float(np.mean(values <= 1 + 1e-9)) if values.size else None
+    for kind, values in [*offsets.items(), (None, [v for values in offsets.values() for v in values])]:
+        values, prefix = np.asarray(values), "sync" if kind is None else f"sync/{kind}"
+        if kind is not None:
+            figures[f"{prefix}/events"] = int(values.size)
+        figures[f"{prefix}/median_abs_offset_frames"] = float(np.median(values)) if values.size else None
+        figures[f"{prefix}/within_one_frame"] = float(np.mean(values <= 1 + 1e-9)) if values.size else None
+    median = figures["sync/median_abs_offset_frames"]
+    figures["sync/median_abs_offset_ms"] = None if median is None else median * 1000 / pairs[0][0]["fps"]
     return figures
 
 

@@ -33,7 +33,7 @@ HEADLINES = {
     "video": [("video_adherence", "pct", ">= 90 % / 70 %"), ("video/camera", "pct", ">= 90 %"),
               ("consistency/color_stability", "pct", "stable")],
     "foley": [("audio_adherence", "pct", ">= 85 %"), ("sync/within_one_frame", "pct", ">= 80 %"),
-              ("av_align", "num", "")],
+              ("sync/median_abs_offset_frames", "frames", "<= 1"), ("av_align", "num", "")],
     "edit": [("edit/success", "pct", ">= 85 %"), ("edit/preservation_psnr", "dB", ">= 25 dB"),
              ("edit/trajectory_error_px", "px", "<= 1 px")],
 }

@@ -147,3 +147,17 @@ def test_baseline_only_needs_a_random_weights_baseline(bench, extra, capsys):
     with pytest.raises(SystemExit):
         bench.parse_args(["--baseline-only", "--only", "t2v", *extra])
     assert "--baseline-only needs" in capsys.readouterr().err
+
+
+def test_foley_sync_pools_the_renders_events_over_clips_and_kinds(bench, monkeypatch):
+    """One clip with most events unsounded (its own median is inf) must not make the group's median inf: the median
+    and the share within a frame are over all events of all clips and kinds."""
+    offsets = {"a": {"contact": np.array([0.5, np.inf]), "footstep": np.array([np.inf]), "flash": np.array([])},
+               "b": {"contact": np.array([0.2, 0.4, 0.9]), "footstep": np.array([]), "flash": np.array([])}}  # fmt: skip
+    monkeypatch.setattr(bench, "clip_sync_offsets", lambda record, row: offsets[row["name"]])
+    figures = bench.truth_sync([({"fps": 20}, {"name": "a"}), ({"fps": 20}, {"name": "b"})], None)
+    assert figures["sync/median_abs_offset_frames"] == pytest.approx(0.7)  # of 0.2 0.4 0.5 0.9 inf inf
+    assert figures["sync/median_abs_offset_ms"] == pytest.approx(35.0)  # 0.7 frames at 20 fps
+    assert figures["sync/within_one_frame"] == pytest.approx(4 / 6)
+    assert figures["sync/contact/events"] == 5 and figures["sync/contact/within_one_frame"] == pytest.approx(4 / 5)
+    assert figures["sync/footstep/median_abs_offset_frames"] == np.inf and figures["sync/flash/events"] == 0
