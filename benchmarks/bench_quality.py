@@ -354,13 +354,14 @@ def truth_sync(pairs, folder) -> dict:
     for record, row in pairs:
         for kind, values in clip_sync_offsets(record, row).items():
             offsets[kind].extend(values)
-    figures = {}
-    for kind, values in [*offsets.items(), (None, [v for values in offsets.values() for v in values])]:
-        values, prefix = np.asarray(values), "sync" if kind is None else f"sync/{kind}"
-        if kind is not None:
-            figures[f"{prefix}/events"] = int(values.size)
-        figures[f"{prefix}/median_abs_offset_frames"] = float(np.median(values)) if values.size else None
-        figures[f"{prefix}/within_one_frame"] = float(np.mean(values <= 1 + 1e-9)) if values.size else None
+    def pooled(prefix: str, values: list[float]) -> dict:
+        values = np.asarray(values)
+        return {f"{prefix}/median_abs_offset_frames": float(np.median(values)) if values.size else None,
+                f"{prefix}/within_one_frame": float(np.mean(values <= 1 + 1e-9)) if values.size else None}
+
+    figures = pooled("sync", [value for values in offsets.values() for value in values])
+    for kind, values in offsets.items():
+        figures |= {f"sync/{kind}/events": len(values), **pooled(f"sync/{kind}", values)}
     median = figures["sync/median_abs_offset_frames"]
     figures["sync/median_abs_offset_ms"] = None if median is None else median * 1000 / pairs[0][0]["fps"]
     return figures

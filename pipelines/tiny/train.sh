@@ -199,7 +199,10 @@ fi
 # 11. the edit pipeline regenerates sound with $OUT's final sound stage: stage 7 assembled $OUT-edit before stage 10
 #     retrained it, so assemble again (idempotent; the shared components must be byte-identical to $OUT's, which
 #     tests/test_shipped_weights.py checks; session 30 shipped a new sound stage without this and left the old one there)
-if [ -f "$OUT-edit/model_index.json" ]; then $AVGEN assemble "$OUT-edit" --edit-base "$OUT"; fi
+reassemble_edit() {  # $OUT-edit, if stage 7 made it, takes $OUT's current sound stage
+  if [ -f "$OUT-edit/model_index.json" ]; then $AVGEN assemble "$OUT-edit" --edit-base "$OUT"; fi
+}
+reassemble_edit
 
 # 12. session 35, part of the shipped recipe: 1,000 steps more of the sound models with the flow loss weighed 5x on the
 #     latent steps at each ball contact, footstep and lightning flash (onset_weight=4). A linear probe finds 98 / 91 / 100 %
@@ -210,7 +213,7 @@ if [ -f "$OUT-edit/model_index.json" ]; then $AVGEN assemble "$OUT-edit" --edit-
 REFINE_ONSET_V2A_STEPS="${REFINE_ONSET_V2A_STEPS:-1000}"
 if [ "$REFINE_ONSET_V2A_STEPS" -gt 0 ]; then
   sound_models_on_new_latents v2a-e 8 500 "$REFINE_ONSET_V2A_STEPS" --option onset_weight=4.0
-  if [ -f "$OUT-edit/model_index.json" ]; then $AVGEN assemble "$OUT-edit" --edit-base "$OUT"; fi
+  reassemble_edit
 fi
 
 # 13. session 37: 1,800 steps more of the sound models with the plain flow loss (onset_weight 0: session 35's control
@@ -219,7 +222,7 @@ fi
 REFINE_MORE_V2A_STEPS="${REFINE_MORE_V2A_STEPS:-1800}"
 if [ "$REFINE_MORE_V2A_STEPS" -gt 0 ]; then
   sound_models_on_new_latents v2a-g 10 900 "$REFINE_MORE_V2A_STEPS"
-  if [ -f "$OUT-edit/model_index.json" ]; then $AVGEN assemble "$OUT-edit" --edit-base "$OUT"; fi
+  reassemble_edit
 fi
 
 # 14. session 39: 2,100 steps more of the sound models (plain flow loss, seed 11), from stage 13's. Eval flow loss 0.219 ->
@@ -227,5 +230,5 @@ fi
 REFINE_MORE2_V2A_STEPS="${REFINE_MORE2_V2A_STEPS:-2100}"
 if [ "$REFINE_MORE2_V2A_STEPS" -gt 0 ]; then
   sound_models_on_new_latents v2a-h 11 1050 "$REFINE_MORE2_V2A_STEPS"
-  if [ -f "$OUT-edit/model_index.json" ]; then $AVGEN assemble "$OUT-edit" --edit-base "$OUT"; fi
+  reassemble_edit
 fi
