@@ -1,5 +1,8 @@
+import contextlib
+import os
 import re
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -36,3 +39,24 @@ def ffmpeg_decode(path):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@contextlib.contextmanager
+def _spinning_cores(seconds: float = 1.5):
+    """Every core busy (one spinning process each) for the block, started before it runs: a choice made
+    from a timing (issue 45: the bf16 one) would see the load, one made from the machine does not."""
+    spin = f"import time\nprint('spinning', flush=True)\nend = time.time() + {seconds}\nwhile time.time() < end: pass"
+    loops = [subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE, text=True) for _ in range(os.cpu_count() or 1)]
+    try:
+        assert all(loop.stdout.readline() == "spinning\n" for loop in loops)
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+
+
+@pytest.fixture
+def busy_cpu():
+    """`with busy_cpu(): ...` runs the block while every core spins."""
+    return _spinning_cores

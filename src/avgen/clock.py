@@ -35,12 +35,13 @@ def _round_half_up(x: Fraction) -> int:
     return math.floor(x + Fraction(1, 2))
 
 
-def check_fps(fps: float) -> int:
-    """Return fps as an int if it is one of SUPPORTED_FPS, else raise a precise ValueError."""
+def check_fps(fps: float, name: str = "fps") -> int:
+    """Return fps as an int if it is one of SUPPORTED_FPS, else raise a precise ValueError naming `name` (a
+    command's flag, "--fps")."""
     if isinstance(fps, bool) or not isinstance(fps, (int, float, Fraction, np.integer, np.floating)):
-        raise ValueError(f"fps must be a number, one of {SUPPORTED_FPS}; got {fps!r}")
+        raise ValueError(f"{name} must be a number, one of {SUPPORTED_FPS}; got {fps!r}")
     if not math.isfinite(float(fps)) or float(fps) not in SUPPORTED_FPS:
-        raise ValueError(f"fps must be one of {SUPPORTED_FPS}; got {fps!r}")
+        raise ValueError(f"{name} must be one of {SUPPORTED_FPS}; got {fps!r}")
     return int(fps)
 
 

@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from avgen.clock import SUPPORTED_FPS, AVClock, check_fps
+from avgen.validation import check_target
 
 VIDEO_SUFFIXES = (".mp4",)
 AUDIO_SUFFIXES = (".wav", ".flac")
@@ -48,15 +49,8 @@ class DecodedVideo:
 
 # --- validation (all of it runs before anything is written) ------------------------------------
 def _check_target(path: str | os.PathLike, suffixes: tuple[str, ...]) -> Path:
-    path = Path(path)
-    if path.suffix.lower() not in suffixes:
-        raise ValueError(f"cannot write {str(path)!r}: unknown extension {path.suffix!r}; expected one of {suffixes}")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ValueError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
-    if path.is_dir():
-        raise ValueError(f"cannot write {str(path)!r}: it is a folder")
-    return path
+    """A writable target with one of `suffixes` (avgen.validation.check_target, the commands' check too)."""
+    return check_target(path, suffixes)
 
 
 def _to_numpy(x) -> np.ndarray:

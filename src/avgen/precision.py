@@ -1,9 +1,15 @@
 """Whether bf16 autocast pays on a device: the one place that decides it (trainer, latent cache, upsampler).
 
 CPUs differ by a factor of ~40 here. With AVX-512 BF16 or AMX (recent Intel Xeons) a bf16 matmul runs
-2-3x faster than fp32; without them (e.g. AMD EPYC Zen 3, AVX2 only) PyTorch emulates bf16 and the same
-matmul is ~40x slower (measured: 31 GFLOP/s fp32 vs 0.8 GFLOP/s bf16 on one such core). So on the CPU it is
-measured, once per process, rather than assumed; CUDA devices that support bf16 always use it.
+2-5x faster than fp32; without them (e.g. AMD EPYC Zen 3, AVX2 only) PyTorch emulates bf16 and the same
+matmul is ~40x slower (measured: 31 GFLOP/s fp32 vs 0.8 GFLOP/s bf16 on one such core).
+
+The choice is a property of the machine, never a timing: it used to be a matmul timed once per process, and
+under load that timing flipped, so the same command on the same machine wrote different bytes (issue 45).
+Now a CPU uses bf16 iff its flags name native bf16 units (`amx_bf16`, `avx512_bf16`); CUDA iff the device
+supports bf16. `torch.backends.cpu.get_cpu_capability()` cannot decide it: it says "AVX512" for AVX-512 CPUs
+with and without bf16 units alike. `AVGEN_PRECISION` (auto, the default; bf16; fp32) overrides the choice,
+e.g. to make two different machines write the same bytes. Pipelines record the choice as an MP4 tag.
 """
 
 from __future__ import annotations
@@ -11,34 +17,47 @@ from __future__ import annotations
 import functools
 import os
 import platform
-import time
 
 import torch
 
+PRECISION_ENV = "AVGEN_PRECISION"
+PRECISION_CHOICES = ("auto", "bf16", "fp32")
+# CPU flags (/proc/cpuinfo) of units that run bf16 natively: AMX tiles, or AVX-512 BF16 dot products
+CPU_BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+
 
 @functools.lru_cache(maxsize=None)
-def _cpu_bf16_speedup(size: int = 256, repeats: int = 8) -> float:
-    """fp32 time / bf16 time of a (size x size) @ (size x size) matmul on this CPU (> 1: bf16 is faster)."""
-    timings = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-        a @ b  # warm-up: one-time kernel selection
-        started = time.perf_counter()
-        for _ in range(repeats):
-            a @ b
-        timings[dtype] = time.perf_counter() - started
-    return timings[torch.float32] / timings[torch.bfloat16]
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them in `cpuinfo`; empty where they cannot be read (other
+    systems), so that such a CPU keeps fp32, the choice that is never ~40x slower."""
+    try:
+        for line in open(cpuinfo):
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
 
 
 def bf16_is_fast(device: torch.device | str) -> bool:
-    """True where bf16 autocast should be used on `device`: CUDA with bf16 support, or a CPU whose bf16
-    matmul measures at least 1.2x faster than its fp32 one."""
+    """True where bf16 autocast should be used on `device`: as `AVGEN_PRECISION` says, else ("auto") CUDA with
+    bf16 support or a CPU with bf16 units (CPU_BF16_FLAGS); never from a timing, so never from the load."""
+    setting = os.environ.get(PRECISION_ENV, "auto").strip().lower() or "auto"
+    if setting not in PRECISION_CHOICES:
+        raise ValueError(f"{PRECISION_ENV} must be one of {PRECISION_CHOICES}; got {os.environ[PRECISION_ENV]!r}")
+    if setting != "auto":
+        return setting == "bf16"
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        return _cpu_bf16_speedup() >= 1.2
+        return not CPU_BF16_FLAGS.isdisjoint(cpu_flags())
     return False
+
+
+def inference_precision(device: torch.device | str) -> str:
+    """The precision inference runs in on `device`, as pipelines record it (the MP4's "precision" tag)."""
+    return "bf16" if bf16_is_fast(device) else "fp32"
 
 
 def device_name(device: torch.device | str) -> str:

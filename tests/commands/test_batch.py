@@ -121,7 +121,7 @@ def test_bad_jobs_are_recorded_and_the_others_run(models, tmp_path, capsys):
         "line 8: unknown key(s) ['fps'] for an edit job",
         "line 9: duplicate id 'ok' (first used on line 1)",
         "line 10: id '../escape' must be",
-        "line 13: prompt is missing or empty",
+        "line 13: prompt is only whitespace",
         "line 14: expected a JSON object",
     ]
     assert len(errors) == len(expected) + 1 and all(e.startswith(x) for e, x in zip(errors, expected)), errors

@@ -65,8 +65,8 @@ def test_bad_arguments_exit_2_before_loading_the_model(models, clip, tmp_path, c
     cases = [
         (edit_args(clip, out, models / "video", "--regenerate-audio"), "needs a model with audio components"),
         (edit_args(clip, out, models / "video", "--steps", "1"), "--steps must be at least 2"),
-        (edit_args(clip, out, models / "video", "--guidance", "0.5"), "--guidance must be a number >= 1"),
-        (edit_args(clip, out, models / "video", "--video-guidance", "nan"), "--video-guidance must be a number >= 1"),
+        (edit_args(clip, out, models / "video", "--guidance", "0.5"), "--guidance must be a finite number >= 1"),
+        (edit_args(clip, out, models / "video", "--video-guidance", "nan"), "--video-guidance must be a finite number >= 1"),
         (edit_args(clip, out, models / "video", "--strength", "0"), "--strength must be in (0, 1]"),
         (edit_args(clip, out, models / "video", "--strength", "nan"), "--strength must be in (0, 1]"),
         (edit_args(tmp_path / "missing.mp4", out, models / "video"), "no such file"),

@@ -82,7 +82,7 @@ def test_video_guidance_reaches_the_pipeline_and_a_bad_one_is_refused(model, cli
     out = tmp_path / "out.mp4"
     args = ["foley", str(clip), "-o", str(out), "--model", str(model), "--steps", "2"]
     assert main([*args, "--video-guidance", "0.5"]) == 2
-    assert "video_guidance_scale must be a finite number >= 1" in capsys.readouterr().err and not out.exists()
+    assert "--video-guidance must be a finite number >= 1" in capsys.readouterr().err and not out.exists()
     assert main([*args, "--video-guidance", "2"]) == 0
     assert read_video(out).metadata["video_guidance"] == "2.0"
 

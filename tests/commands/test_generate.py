@@ -6,6 +6,7 @@ import pytest
 from avgen.cli import main
 from avgen.muxer import read_video
 from avgen.pipelines import AVGenPipeline, text_to_audio_video
+from avgen.precision import inference_precision
 from tests.pipelines.tiny import avgen_pipeline
 
 FAST = ["--steps", "2", "--duration", "0.5"]  # 12 frames at 24 fps, of 32x32 from the tiny video model
@@ -29,6 +30,7 @@ def test_generate_writes_the_clip_and_prints_a_summary(model, tmp_path, capsys):
     assert decoded.frames.shape == (12, 64, 64, 3) and decoded.audio.shape == (1, 8000)  # upsampled; 0.5 s of sound
     meta = decoded.metadata
     assert (meta["prompt"], meta["audio_prompt"], meta["seed"], meta["model"]) == ("a red ball bounces", "rain", "3", str(model))
+    assert meta["precision"] == inference_precision("cpu")  # the upsampler's bf16/fp32 choice
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]  # no temporary file left behind
 
 
@@ -38,6 +40,7 @@ def test_no_audio_and_no_upsample(model, tmp_path, capsys):
     assert "32x32" in capsys.readouterr().out
     decoded = read_video(out)
     assert decoded.frames.shape == (8, 32, 32, 3) and decoded.audio is None and decoded.fps == 16
+    assert "precision" not in decoded.metadata  # no upsampler ran: no stage chose between bf16 and fp32
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from avgen.muxer import read_video
 from avgen.outputs import AVGenOutput
 from avgen.pipelines import AVGenPipeline
 from avgen.pipelines import text_to_audio_video
+from avgen.precision import inference_precision
 from tests.pipelines.test_upsample import BF16
 from tests.pipelines.tiny import avgen_pipeline
 
@@ -218,6 +219,7 @@ def test_save_writes_the_clip_with_sound_and_provenance(pipe, tmp_path):
     meta = decoded.metadata
     assert (meta["generator"], meta["pipeline"], meta["model_version"]) == ("avgen", "AVGenPipeline", "0.1.0")
     assert (meta["prompt"], meta["audio_prompt"], meta["seed"]) == ("a red ball bounces", "heavy rain", "7")
+    assert meta["precision"] == inference_precision("cpu")  # the upsampler's bf16/fp32 choice
 
 
 def test_save_pretrained_from_pretrained_round_trip(pipe, tmp_path, monkeypatch):

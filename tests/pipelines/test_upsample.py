@@ -1,5 +1,5 @@
 """UpsamplePipeline on a tiny random upsampler: 2x sizes, the model's own result in windows, every video input
-form, a file's sound kept, output types, errors before compute, save/load."""
+form, a file's sound kept, output types, errors before compute, save/load, the same bytes under load."""
 
 import numpy as np
 import PIL.Image
@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from avgen import precision
 from avgen.muxer import read_video, write_video
 from avgen.outputs import AVGenOutput
 from avgen.pipelines import UpsamplePipeline
@@ -111,3 +112,17 @@ def test_save_and_load_round_trip(pipe, tmp_path):
     loaded.set_progress_bar_config(disable=True)
     frames = dummy_frames(num_frames=4)
     np.testing.assert_allclose(loaded(frames, fps=24).frames, pipe(frames, fps=24).frames, atol=1e-6)
+
+
+def test_the_same_call_writes_the_same_bytes_under_load_and_tags_its_precision(pipe, tmp_path, busy_cpu, monkeypatch):
+    # issue 45: bf16 was chosen by a timing that load flipped, so one command wrote two different files
+    monkeypatch.delenv(precision.PRECISION_ENV, raising=False)
+    frames = dummy_frames(num_frames=4)
+    idle = pipe(frames, fps=24).save(tmp_path / "idle.mp4")
+    with busy_cpu():
+        busy = pipe(frames, fps=24).save(tmp_path / "busy.mp4")
+    assert busy.read_bytes() == idle.read_bytes()
+    assert read_video(idle).metadata["precision"] == precision.inference_precision("cpu")  # this machine's choice
+    for setting in ("fp32", "bf16"):  # AVGEN_PRECISION overrides it, and the tag says so
+        monkeypatch.setenv(precision.PRECISION_ENV, setting)
+        assert pipe(frames, fps=24).metadata[0]["precision"] == setting

@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import re
 import sys
@@ -73,7 +72,7 @@ def _type_name(types: tuple) -> str:
 def check_job(fields: dict, line: int, folder: Path, defaults: dict) -> dict:
     """One job's fields -> the job the engines run: {id, line, kind, seed, output, args (the pipeline's keyword
     arguments)}. Raises ValueError on what can be told wrong without the model."""
-    from avgen import muxer
+    from avgen import muxer, validation
     from avgen.clock import check_fps
 
     if not isinstance(fields, dict):
@@ -91,20 +90,19 @@ def check_job(fields: dict, line: int, folder: Path, defaults: dict) -> dict:
     job_id = fields.get("id", f"{line:05d}")
     if not ID_PATTERN.fullmatch(job_id):
         raise ValueError(f"id {job_id!r} must be 1-128 letters, digits, '.', '_' or '-', not starting with '.', '_' or '-'")
-    if not fields.get("prompt", "").strip():
-        raise ValueError("prompt is missing or empty" + (" (an edit job's prompt is its instruction)" if kind == "edit" else ""))
-    seed = fields.get("seed", default_seed(job_id))
-    if not 0 <= seed < 2**63:
-        raise ValueError(f"seed must be in [0, 2**63); got {seed}")
+    if "prompt" not in fields:
+        raise ValueError("prompt is missing" + (" (an edit job's prompt is its instruction)" if kind == "edit" else ""))
+    validation.check_text("prompt", fields["prompt"], required=True)  # the rules of `avgen generate` and the pipelines
+    for key in ("negative_prompt", "audio_prompt"):
+        validation.check_texts(key, fields.get(key))
+    seed = validation.check_seed("seed", fields.get("seed", default_seed(job_id)))
     steps = fields.get("steps", defaults["steps"])
     if steps < 2:
         raise ValueError(f"steps must be at least 2 (the linear-quadratic schedule); got {steps}")
-    guidance = fields.get("guidance_scale", defaults["guidance_scale"])
-    if not math.isfinite(guidance) or (kind == "edit" and guidance < 1):
-        raise ValueError(f"guidance_scale must be a finite number{' >= 1' if kind == 'edit' else ''}; got {guidance}")
+    guidance = validation.check_number("guidance_scale", fields.get("guidance_scale", defaults["guidance_scale"]), 1 if kind == "edit" else None)
     args = dict(
         prompt=fields["prompt"], negative_prompt=fields.get("negative_prompt"), audio_prompt=fields.get("audio_prompt"),
-        num_inference_steps=steps, guidance_scale=float(guidance),
+        num_inference_steps=steps, guidance_scale=guidance,
     )  # fmt: skip
     if kind == "edit":
         source = (folder / fields["edit_source"]).resolve()  # an absolute path: Ray workers run elsewhere
@@ -115,8 +113,8 @@ def check_job(fields: dict, line: int, folder: Path, defaults: dict) -> dict:
     else:
         args["fps"] = check_fps(fields.get("fps", defaults["fps"]))
         duration = fields.get("duration", defaults["duration"])
-        if duration is not None and not (math.isfinite(duration) and duration > 0):
-            raise ValueError(f"duration must be a positive number of seconds; got {duration}")
+        if duration is not None:
+            validation.check_duration("duration", duration)
         args.update(duration=duration, generate_audio=not fields.get("no_audio", False))
     return dict(id=job_id, line=line, kind=kind, seed=seed, output=f"{job_id}.mp4", args=args)
 
@@ -289,6 +287,7 @@ def _fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from avgen import validation
     from avgen.clock import check_fps
 
     start = time.perf_counter()
@@ -298,12 +297,13 @@ def run(args: argparse.Namespace) -> int:
         minimum = 2 if flag == "steps" else 1
         if getattr(args, flag) < minimum:
             return _fail(f"--{flag.replace('_', '-')} must be at least {minimum}; got {getattr(args, flag)}")
-    if args.duration is not None and not args.duration > 0:  # also refuses NaN
-        return _fail(f"--duration must be a positive number of seconds; got {args.duration}")
-    try:
-        check_fps(args.fps)
+    try:  # the rules of `avgen generate`'s flags
+        if args.duration is not None:
+            validation.check_duration("--duration", args.duration)
+        check_fps(args.fps, "--fps")
+        validation.check_number("--guidance", args.guidance, hint=" (1 = off)")
     except ValueError as error:
-        return _fail(f"--{error}")
+        return _fail(str(error))
     if args.num_gpus_per_worker is not None and not args.num_gpus_per_worker >= 0:
         return _fail(f"--num-gpus-per-worker must be >= 0; got {args.num_gpus_per_worker}")
     if args.engine == "ray":
@@ -328,7 +328,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
         lock = open(out_dir / LOCK, "a")  # also tells that the folder can be written
     except OSError as error:
-        return _fail(f"cannot write to {args.output!r}: {error}")
+        return _fail(f"--output: cannot write to {args.output!r}: {error}")
     with lock:
         try:
             import fcntl

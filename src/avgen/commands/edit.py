@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -49,7 +48,7 @@ def _fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avgen import muxer
+    from avgen import muxer, validation
 
     start = time.perf_counter()
     model = Path(args.model)
@@ -61,19 +60,18 @@ def run(args: argparse.Namespace) -> int:
     # the arguments, the input and the target, before the model is loaded
     if args.steps < 2:
         return _fail(f"--steps must be at least 2; got {args.steps}")
-    for flag, value in (("--guidance", args.guidance), ("--video-guidance", args.video_guidance)):
-        if not math.isfinite(value) or value < 1:
-            return _fail(f"{flag} must be a number >= 1 (1 = off); got {value}")
     if not 0 < args.strength <= 1:  # also refuses nan
         return _fail(f"--strength must be in (0, 1] (1 = from pure noise); got {args.strength}")
-    if not args.instruction.strip():
-        return _fail("the instruction is empty")
     index = json.loads((model / "model_index.json").read_text())
     if args.regenerate_audio and not all((index.get(name) or [None])[0] for name in AUDIO_COMPONENTS):
         return _fail(f"--regenerate-audio needs a model with audio components; {str(model)!r} has none (use --keep-audio)")
     try:
+        validation.check_text("instruction", args.instruction, required=True)
+        validation.check_seed("--seed", args.seed)
+        validation.check_number("--guidance", args.guidance, minimum=1, hint=" (1 = off)")
+        validation.check_number("--video-guidance", args.video_guidance, minimum=1, hint=" (1 = off)")
         muxer.probe_video(args.input)
-        muxer._check_target(args.output, muxer.VIDEO_SUFFIXES)
+        validation.check_target(args.output, muxer.VIDEO_SUFFIXES, "--output")
         if Path(args.input).resolve() == Path(args.output).resolve():
             raise ValueError("the output must not overwrite the input")
     except ValueError as error:

@@ -26,13 +26,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from avgen import muxer
+    from avgen import muxer, validation
     from avgen.pipelines.text_to_audio_video import AVGenPipeline, resolve_weights
 
     start = time.perf_counter()
-    try:  # the input, the target and the weights are checked before the model is loaded
+    try:  # the flags, the input, the target and the weights are checked before the model is loaded
+        validation.check_texts("--prompt", args.prompt)  # may be empty: the pictures' sounds alone
+        validation.check_seed("--seed", args.seed)
+        validation.check_number("--guidance", args.guidance, hint=" (1 = off)")
+        validation.check_number("--video-guidance", args.video_guidance, minimum=1, hint=" (1 = off)")
         muxer.probe_video(args.input)
-        muxer._check_target(args.output, muxer.VIDEO_SUFFIXES)
+        validation.check_target(args.output, muxer.VIDEO_SUFFIXES, "--output")
         if Path(args.input).resolve() == Path(args.output).resolve():
             raise ValueError("the output must not overwrite the input")
         model = resolve_weights(args.model)

@@ -33,13 +33,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """Raise ValueError for what can be told wrong without the model (the pipeline checks the rest)."""
-    from avgen import muxer
+    """Raise ValueError, naming the flag, for what can be told wrong without the model (the pipeline checks the
+    rest): the same rules as the pipeline's (avgen.validation), and a target that can be written."""
+    from avgen import muxer, validation
     from avgen.clock import check_fps
 
-    check_fps(args.fps)
-    if args.duration is not None and not args.duration > 0:  # also refuses NaN
-        raise ValueError(f"--duration must be a positive number of seconds; got {args.duration}")
+    validation.check_text("prompt", args.prompt, required=True)
+    validation.check_texts("--negative-prompt", args.negative_prompt)  # None: not given
+    validation.check_texts("--audio-prompt", args.audio_prompt)
+    validation.check_seed("--seed", args.seed)
+    check_fps(args.fps, "--fps")
+    if args.duration is not None:
+        validation.check_duration("--duration", args.duration)
     for name in ("steps", "audio_steps"):
         value = getattr(args, name)
         if value is not None and value < 2:
@@ -47,7 +52,10 @@ def check_args(args: argparse.Namespace) -> None:
     for name in ("height", "width"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ValueError(f"--{name} must be a positive number of pixels; got {getattr(args, name)}")
-    muxer._check_target(args.output, muxer.VIDEO_SUFFIXES)  # an .mp4 in an existing folder
+    validation.check_number("--guidance", args.guidance, hint=" (1 = off)")
+    validation.check_number("--audio-guidance", args.audio_guidance, hint=" (1 = off)")
+    validation.check_number("--audio-video-guidance", args.audio_video_guidance, minimum=1, hint=" (1 = off)")
+    validation.check_target(args.output, muxer.VIDEO_SUFFIXES, "--output")  # an .mp4 in a folder that can be written
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,7 +14,8 @@ stage's logic exists once: `text_to_video` (TextToVideoPipeline), `upsample` (Up
    audio_prompt (default: the prompt) -> audio (B*n, 1, S), S = AVClock(fps, sample_rate).num_samples(F)
    exactly.
 5. AVGenOutput(frames, audio, fps, sample_rate, metadata); `.save("out.mp4")` writes H.264 + AAC with the
-   provenance (generator "avgen", model version, prompt, seed) as MP4 tags.
+   provenance (generator "avgen", model version, prompt, seed; when upsampled, the upsampler's precision,
+   "bf16" or "fp32") as MP4 tags.
 
 Randomness: one generator (or one per clip) draws the video noise and then, continuing, the audio noise, so
 a seed fixes the whole clip and a generator list gives each clip what generating it alone would.
@@ -42,6 +43,7 @@ from ..models.transformer_video import VideoTransformer
 from ..models.upsampler import SpatialUpsampler
 from ..models.video_features import VideoFeatureEncoder
 from ..outputs import AVGenOutput
+from ..validation import check_number, check_texts
 from .loading import Float32ByDefault
 from .text_to_video import TextToVideoPipeline
 from .upsample import UpsamplePipeline
@@ -185,6 +187,7 @@ class AVGenPipeline(Float32ByDefault, DiffusionPipeline):
         max_sequence_length,
         audio_guidance_scale=3.0,
         audio_video_guidance_scale=1.0,
+        guidance_scale=5.0,
     ) -> tuple[int, int]:
         """Every stage's checks, before any compute; a precise ValueError on a bad input. Returns (F, fps)."""
         if prompt is None:
@@ -195,7 +198,7 @@ class AVGenPipeline(Float32ByDefault, DiffusionPipeline):
         text_to_video.check_inputs(
             prompt, negative_prompt, height, width, num_frames, duration, fps, num_inference_steps,
             num_videos_per_prompt, generator, None, None, None, None, None, "pt", callback_on_step_end_tensor_inputs,
-            max_sequence_length,
+            max_sequence_length, guidance_scale,
         )  # fmt: skip
         fps = check_fps(fps)
         num_frames = text_to_video.resolve_num_frames(num_frames, duration, fps)
@@ -208,6 +211,9 @@ class AVGenPipeline(Float32ByDefault, DiffusionPipeline):
             for name, value in (("audio_prompt", audio_prompt), ("audio_negative_prompt", audio_negative_prompt)):
                 if value is not None and not _is_text(value, batch_size):
                     raise ValueError(f"{name} must be a string or a list of {batch_size} strings (one per prompt); got {value!r}")
+                check_texts(name, value)  # valid Unicode; may be empty
+            check_number("audio_guidance_scale", audio_guidance_scale, hint=" (<= 1 = off)")  # named as here, not as
+            check_number("audio_video_guidance_scale", audio_video_guidance_scale, minimum=1, hint=" (1 = off)")  # the stage names them
             self.video_to_audio.check_inputs(
                 stand_in, fps, *_audio_texts(prompt, audio_prompt, audio_negative_prompt, num_videos_per_prompt),
                 None, None, None, None,
@@ -286,7 +292,7 @@ class AVGenPipeline(Float32ByDefault, DiffusionPipeline):
             prompt, negative_prompt, audio_prompt, audio_negative_prompt, height, width, num_frames, duration, fps,
             num_inference_steps, audio_num_inference_steps, num_videos_per_prompt, generator, upsample,
             generate_audio, output_type, callback_on_step_end_tensor_inputs, max_sequence_length,
-            audio_guidance_scale, audio_video_guidance_scale,
+            audio_guidance_scale, audio_video_guidance_scale, guidance_scale,
         )  # fmt: skip
         audio_num_inference_steps = audio_num_inference_steps or num_inference_steps
         stages = ["video"] + ["upsample"] * bool(upsample) + ["audio"] * bool(generate_audio)
@@ -307,14 +313,16 @@ class AVGenPipeline(Float32ByDefault, DiffusionPipeline):
         native = video.frames  # (B*n, F, 3, H, W) in [0, 1]
 
         # 3. Spatial upsampling, in time windows
+        precision: dict[str, str] = {}  # the upsampler's bf16/fp32 choice, the one stage whose precision follows the machine
         if upsample:
-            frames = stage(self.upsample, "upsample")(native, fps=fps, output_type=output_type).frames  # (B*n, F, 3, 2H, 2W)
+            upsampled = stage(self.upsample, "upsample")(native, fps=fps, output_type=output_type)
+            frames, precision = upsampled.frames, {"precision": upsampled.metadata[0]["precision"]}  # (B*n, F, 3, 2H, 2W)
         else:
             frames = postprocess_frames(native, output_type)
 
         # 4. Sound, from the native frames (the video features' training resolution); the generator continues
         audio = sample_rate = None
-        metadata = [{**entry, "pipeline": type(self).__name__, "upsampled": bool(upsample)} for entry in video.metadata]
+        metadata = [{**entry, "pipeline": type(self).__name__, "upsampled": bool(upsample), **precision} for entry in video.metadata]
         if generate_audio:
             texts, negative_texts = _audio_texts(prompt, audio_prompt, audio_negative_prompt, num_videos_per_prompt)
             sound = stage(self.video_to_audio, "audio")(

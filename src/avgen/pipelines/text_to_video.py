@@ -35,6 +35,7 @@ from avgen.models.transformer_video import VideoTransformer
 from avgen.outputs import AVGenOutput
 from avgen.pipelines.loading import Float32ByDefault
 from avgen.pipelines.sampling_state import SamplingState
+from avgen.validation import check_generator, check_number, check_texts
 
 OUTPUT_TYPES = ("np", "pt", "pil", "latent")
 
@@ -151,6 +152,7 @@ class TextToVideoPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
         output_type,
         callback_on_step_end_tensor_inputs,
         max_sequence_length,
+        guidance_scale=5.0,
     ):
         """Raise a precise ValueError for any input the pipeline cannot run, before any compute."""
         fps = check_fps(fps)
@@ -197,6 +199,7 @@ class TextToVideoPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
         ):
             if not _is_positive_int(value):
                 raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        check_number("guidance_scale", guidance_scale, hint=" (<= 1 = off)")
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type must be one of {OUTPUT_TYPES}; got {output_type!r}")
         if callback_on_step_end_tensor_inputs is not None:
@@ -220,8 +223,9 @@ class TextToVideoPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
         if prompt is not None:
             if not isinstance(prompt, (str, list)) or not all(isinstance(p, str) for p in prompt):
                 raise ValueError(f"prompt must be a string or a list of strings; got {prompt!r}")
-            if not prompt:
+            if isinstance(prompt, list) and not prompt:
                 raise ValueError("prompt is an empty list")
+            check_texts("prompt", prompt, required=True)  # valid Unicode, not blank
         batch_size = 1 if isinstance(prompt, str) else len(prompt) if prompt is not None else None
         text_dim = config.text_dim
         for name, embeds, mask in (
@@ -249,8 +253,10 @@ class TextToVideoPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
                     )
             elif not isinstance(negative_prompt, str):
                 raise ValueError(f"negative_prompt must be a string or a list of strings; got {negative_prompt!r}")
+            check_texts("negative_prompt", negative_prompt)  # may be empty: the unconditional branch
 
         # noise: the caller's generators or latents must match the batch
+        check_generator("generator", generator)
         total = batch_size * num_videos_per_prompt
         if isinstance(generator, list) and len(generator) != total:
             raise ValueError(
@@ -398,6 +404,7 @@ class TextToVideoPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
             output_type,
             callback_on_step_end_tensor_inputs,
             max_sequence_length,
+            guidance_scale,
         )
         fps = check_fps(fps)
         num_frames = self.resolve_num_frames(num_frames, duration, fps)

@@ -10,7 +10,9 @@ Stages, for B clips of F frames of H x W:
    (B, 3, w + 2m, 2H, 2W) -> the window's w frames, clamped to [-1, 1].
 3. frames (B, F, 3, 2H, 2W) in [0, 1] -> as `output_type` asks; a file's sound track is passed through.
 
-Precision: bf16 autocast where it is fast (`avgen.precision.bf16_is_fast`: CUDA, CPUs with bf16 units).
+Precision: bf16 autocast where it is fast (`avgen.precision.bf16_is_fast`: CUDA, CPUs with bf16 units, or as
+AVGEN_PRECISION says), decided from the machine, not a timing, so one command gives one file; the choice is in
+each clip's metadata ("precision": "bf16" or "fp32"), which `.save()` writes as an MP4 tag.
 Measured on a 2-core CPU with AMX for the tiny preset (64x64 frames, 32-frame windows, the former Conv3d
 layout of the model): 22-26 ms a frame against 57 ms in fp32; the output moves by at most 0.007 on [-1, 1],
 under one uint8 level (0.0078). On a CPU without bf16 units (AVX2 only) bf16 is emulated and ~40x slower, so
@@ -26,7 +28,7 @@ from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from .. import __version__
 from ..models.upsampler import SpatialUpsampler
 from ..outputs import AVGenOutput
-from ..precision import bf16_is_fast
+from ..precision import inference_precision
 from .loading import Float32ByDefault
 from .video_input import FRAME_OUTPUT_TYPES, describe_video, frames_to_tensor, load_video, postprocess_frames
 
@@ -89,7 +91,8 @@ class UpsamplePipeline(Float32ByDefault, DiffusionPipeline):
 
         # 2. Windows with `margin` frames of context on each side (SpatialUpsampler.forward's exact tiling)
         upsampled = None  # (B, F, 3, 2H, 2W), filled window by window: no list of windows to concatenate (2x the frames)
-        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16_is_fast(device))
+        precision = inference_precision(device)  # "bf16" or "fp32", recorded in the metadata below
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
         with self.progress_bar(total=-(-num_frames // window)) as progress_bar, autocast:
             for start in range(0, num_frames, window):
                 stop = min(start + window, num_frames)
@@ -110,5 +113,6 @@ class UpsamplePipeline(Float32ByDefault, DiffusionPipeline):
             audio = torch.from_numpy(audio[None]) if output_type == "pt" else audio[None]  # (1, C, S)
         if not return_dict:
             return (video,)
-        metadata = [{"generator": "avgen", "model_version": __version__, "pipeline": type(self).__name__} for _ in range(batch_size)]
+        provenance = {"generator": "avgen", "model_version": __version__, "pipeline": type(self).__name__, "precision": precision}
+        metadata = [dict(provenance) for _ in range(batch_size)]
         return AVGenOutput(frames=video, audio=audio, fps=fps, sample_rate=sample_rate, metadata=metadata)

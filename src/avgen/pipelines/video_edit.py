@@ -49,6 +49,7 @@ from avgen.models.transformer_audio import AudioTransformer
 from avgen.models.transformer_video import VideoTransformer
 from avgen.models.video_features import VideoFeatureEncoder
 from avgen.outputs import AVGenOutput
+from avgen.validation import check_number, check_texts
 
 from .loading import Float32ByDefault
 from .text_to_video import TextToVideoPipeline
@@ -286,6 +287,7 @@ class VideoEditPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeline)
             num_prompts = prompt_embeds.shape[0]
         else:
             num_prompts = 1
+        check_texts("prompt", prompt, required=True)  # the instruction: valid Unicode, not blank
         batch_size = max(num_videos, num_prompts)
         if num_prompts > 0 and (num_videos not in (1, batch_size) or num_prompts not in (1, batch_size)):
             raise ValueError(
@@ -300,9 +302,8 @@ class VideoEditPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeline)
             generator, None, prompt_embeds, prompt_attention_mask, negative_prompt_embeds,
             negative_prompt_attention_mask, output_type, callback_on_step_end_tensor_inputs, max_sequence_length,
         )  # fmt: skip
-        for name, value in (("guidance_scale", guidance_scale), ("video_guidance_scale", video_guidance_scale)):
-            if not _is_number(value) or value < 1:
-                raise ValueError(f"{name} must be a number >= 1 (1 = that guidance off); got {value!r}")
+        check_number("guidance_scale", guidance_scale, minimum=1, hint=" (1 = that guidance off)")
+        check_number("video_guidance_scale", video_guidance_scale, minimum=1, hint=" (1 = that guidance off)")
         if not _is_number(strength) or not 0 < strength <= 1:
             raise ValueError(f"strength must be a number in (0, 1] (1 = start from pure noise); got {strength!r}")
         total = batch_size * num_videos_per_prompt
@@ -318,8 +319,9 @@ class VideoEditPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeline)
             is_list = isinstance(audio_prompt, list) and all(isinstance(text, str) for text in audio_prompt)
             if audio_prompt is not None and not (isinstance(audio_prompt, str) or (is_list and len(audio_prompt) in (1, batch_size))):
                 raise ValueError(f"audio_prompt must be a string or a list of {batch_size} strings; got {audio_prompt!r}")
-            if audio_guidance_scale is not None and not _is_number(audio_guidance_scale):
-                raise ValueError(f"audio_guidance_scale must be a number; got {audio_guidance_scale!r}")
+            check_texts("audio_prompt", audio_prompt)
+            if audio_guidance_scale is not None:
+                check_number("audio_guidance_scale", audio_guidance_scale, hint=" (<= 1 = off)")
             stand_in = torch.zeros(total, num_frames, 3, 1, 1)  # its checks read only (B*n, F)
             self.video_to_audio.check_inputs(
                 stand_in, fps, self._audio_prompts(audio_prompt, prompt, batch_size, num_videos_per_prompt), None,

@@ -46,6 +46,7 @@ from ..models.text_encoder import encode_prompt as encode_text
 from ..models.transformer_audio import AudioTransformer
 from ..models.video_features import VideoFeatureEncoder
 from ..outputs import AVGenOutput
+from ..validation import check_generator, check_number, check_texts
 from .loading import Float32ByDefault
 from .video_input import describe_video, frames_to_tensor, load_video
 from avgen.pipelines.sampling_state import VideoGuidanceState
@@ -142,6 +143,7 @@ class VideoToAudioPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeli
             is_text = isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
             if value is not None and not is_text:
                 raise ValueError(f"{name} must be a string or a list of strings; got {type(value).__name__}")
+            check_texts(name, value)  # valid Unicode; may be empty (no text: the pictures' sounds alone)
         if isinstance(prompt, list):
             num_prompts = len(prompt)
         elif prompt_embeds is not None:
@@ -168,15 +170,14 @@ class VideoToAudioPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeli
 
         if not isinstance(num_inference_steps, int) or num_inference_steps < 2:
             raise ValueError(f"num_inference_steps must be an integer >= 2 (the linear-quadratic schedule); got {num_inference_steps!r}")
-        if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)) or not np.isfinite(guidance_scale):
-            raise ValueError(f"guidance_scale must be a finite number (<= 1 = off); got {guidance_scale!r}")
-        if isinstance(video_guidance_scale, bool) or not isinstance(video_guidance_scale, (int, float)) or not 1 <= video_guidance_scale < float("inf"):
-            raise ValueError(f"video_guidance_scale must be a finite number >= 1 (1 = off); got {video_guidance_scale!r}")
+        check_number("guidance_scale", guidance_scale, hint=" (<= 1 = off)")
+        check_number("video_guidance_scale", video_guidance_scale, minimum=1, hint=" (1 = off)")
         if video_guidance_scale != 1 and not use_video:
             raise ValueError("video_guidance_scale guides toward the video: it needs use_video=True")
         if not isinstance(num_waveforms_per_prompt, int) or num_waveforms_per_prompt < 1:
             raise ValueError(f"num_waveforms_per_prompt must be a positive integer; got {num_waveforms_per_prompt!r}")
         total = batch_size * num_waveforms_per_prompt
+        check_generator("generator", generator)
         if isinstance(generator, list) and len(generator) != total:
             raise ValueError(f"got {len(generator)} generators for {total} waveforms ({batch_size} x {num_waveforms_per_prompt})")
         clock = self.clock(fps)

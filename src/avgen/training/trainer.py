@@ -45,7 +45,8 @@ class TrainConfig:
     min_lr_ratio: float = 0.1  # cosine decay to this fraction of learning_rate at max_steps
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
-    # "auto" (bf16 where avgen.precision measures it faster: CUDA, CPUs with bf16 units), "bf16" or "no"
+    # "auto" (bf16 where avgen.precision finds it faster from the machine: CUDA, CPUs with bf16 units; or as
+    # AVGEN_PRECISION says), "bf16" or "no"
     mixed_precision: str = "auto"
     seed: int = 0
     num_workers: int = 0

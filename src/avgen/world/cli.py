@@ -82,34 +82,71 @@ def _unavailable(args: argparse.Namespace) -> int:
     return 2
 
 
+# ClipSpec's fields that a flag sets; the spec names a field in its errors, the command names the flag
+FORMAT_FLAGS = {"fps": "--fps", "duration": "--duration", "resolution": "--resolution", "sample_rate": "--sample-rate"}
+
+
 def _load_spec(text: str):
     from avgen.world.spec import ClipSpec
 
     try:
         data = json.loads(text if text.lstrip().startswith("{") else Path(text).read_text())
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, ValueError) as error:  # unreadable, not UTF-8, not JSON
         raise ValueError(f"--spec must be a JSON ClipSpec or a file holding one ({error})") from None
-    return ClipSpec.from_dict(data)
+    try:
+        return ClipSpec.from_dict(data)
+    except KeyError as error:
+        raise ValueError(f"--spec: a ClipSpec needs the key {error}") from None
+    except (TypeError, ValueError, AttributeError) as error:  # not an object, unknown keys, values out of range
+        raise ValueError(f"--spec is not a valid ClipSpec: {error}") from None
 
 
-def _run_render(args: argparse.Namespace) -> int:
+def _render_request(args: argparse.Namespace):
+    """(spec, caption) of `avgen world render`'s arguments, or a ValueError naming the flag of a bad one; the targets
+    are checked (can be written) before anything is rendered."""
     import numpy as np
 
-    from avgen.muxer import write_video
-    from avgen.world import render_clip
+    from avgen import validation
+    from avgen.muxer import VIDEO_SUFFIXES
     from avgen.world.captions import caption
     from avgen.world.spec import sample_spec
 
     if args.spec is not None and args.heldout:
         raise ValueError("--heldout samples a clip; it cannot be combined with --spec")
+    validation.check_seed("--seed", args.seed)
+    if args.duration is not None:
+        validation.check_duration("--duration", args.duration)
     rng = np.random.default_rng(args.seed)
-    if args.spec is not None:
-        spec = _load_spec(args.spec).replace(**_format_options(args))
-    else:
-        spec = sample_spec(rng, held_out=args.heldout, **_format_options(args))
-    text = caption(spec, rng, args.caption_split, args.fps_tag)
+    options = _format_options(args)
+    given = _load_spec(args.spec) if args.spec is not None else None
+    try:
+        spec = sample_spec(rng, held_out=args.heldout, **options) if given is None else given.replace(**options)
+    except ValueError as error:  # out of the spec's range: the flag that set the field, else the spec's own value
+        message = str(error)
+        field = next((field for field in options if message.startswith(f"{field} ")), None)
+        if field is None:  # a sampled clip's fields all come from flags: only a given spec has values of its own
+            raise ValueError(f"--spec: {message}" if given is not None else message) from None
+        raise ValueError(FORMAT_FLAGS[field] + message[len(field) :]) from None
+    if args.truth is not None:
+        validation.check_target(args.truth, None, "--truth")
+    try:
+        args.output.parent.mkdir(parents=True, exist_ok=True)  # as before: the output's folder is made
+    except OSError as error:
+        raise ValueError(f"--output: cannot make the folder {str(args.output.parent)!r} ({error.strerror})") from None
+    validation.check_target(args.output, VIDEO_SUFFIXES, "--output")
+    return spec, caption(spec, rng, args.caption_split, args.fps_tag)
+
+
+def _run_render(args: argparse.Namespace) -> int:
+    from avgen.muxer import write_video
+    from avgen.world import render_clip
+
+    try:
+        spec, text = _render_request(args)
+    except ValueError as error:
+        print(f"avgen world render: {error}", file=sys.stderr)
+        return 2
     clip = render_clip(spec)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     write_video(args.output, clip.frames, clip.fps, clip.audio, clip.sample_rate,
                 {"generator": "avgen world renderer", "prompt": text, "spec": spec.to_json()})
     if args.truth is not None:
