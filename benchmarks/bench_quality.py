@@ -1,5 +1,5 @@
-"""Quality benchmark: generate with the shipped models, judge with the world's benchmark (WORLD.md "Benchmark
-metrics on generated clips"), for every figure the project must show, beside its baseline.
+"""Quality benchmark: generate with the shipped models, judge with the world's benchmark (docs/world.md,
+"Metrics"), for every figure the project must show, beside its baseline.
 
     .venv/bin/python benchmarks/bench_quality.py [--only t2v video foley edit upsample] [--n 100] [--steps 50]
         [--pipeline weights/tiny] [--video-pipeline FOLDER] [--edit-pipeline weights/tiny-edit] [--out outputs/quality]

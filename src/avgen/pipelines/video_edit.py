@@ -59,7 +59,7 @@ from avgen.pipelines.sampling_state import VideoGuidanceState
 
 AUDIO_COMPONENTS = ("audio_text_encoder", "audio_vae", "audio_transformer", "video_encoder")
 
-# Instructions that change what is heard (WORLD.md: adding rain adds its hiss, nothing else in the sound
+# Instructions that change what is heard (docs/world.md: adding rain adds its hiss, nothing else in the sound
 # changes; night is silent, so "make it night" keeps the audio): a weather word stem from this short list, as
 # a whole word or with a common suffix ("rainy", "thunderstorm", "downpour"). "dark" is not one: "make the car
 # dark blue" is a colour edit.

@@ -1,4 +1,4 @@
-"""The procedural world: training data, test data and benchmark with exact ground truth (WORLD.md)."""
+"""The procedural world: training data, test data and benchmark with exact ground truth (docs/world.md)."""
 
 from .render import WorldClip, render_frames
 from .simulate import ground_truth, simulate

@@ -1,4 +1,4 @@
-"""Edit pairs (WORLD.md "Edit pairs"): a source and a target clip that share the seed and differ only in
+"""Edit pairs (docs/world.md, "Edit pairs"): a source and a target clip that share the seed and differ only in
 the named attribute, with an instruction such as "make the ball blue" or "add rain".
 
 Kinds:

@@ -28,7 +28,7 @@ import numpy as np
 from avgen.world import metrics
 from avgen.world.spec import WORLD_FPS, ClipSpec, GroundTruth, sample_spec
 
-PASS_LEVEL = 0.95  # every attribute accuracy and event time accuracy must reach this (WORLD.md)
+PASS_LEVEL = 0.95  # every attribute accuracy and event time accuracy must reach this (docs/world.md, "The judge")
 EVENT_MATCH_WINDOW_S = 0.25  # a judged event farther than this from every truth event is a false alarm
 MOVIEGEN_SHARE = 0.3  # share of clips in the two Movie Gen formats (the rest are 2-6 s clips)
 SHORT_DURATIONS_S = (2.0, 3.0, 4.0, 6.0)

@@ -1,4 +1,4 @@
-"""The benchmark metrics of the world (WORLD.md, "Benchmark metrics on generated clips").
+"""The benchmark metrics of the world (docs/world.md, "Metrics").
 
 Everything here compares the judge's verdicts (`avgen.world.judge`) with what was prompted, or compares
 pixels/sounds with references. Inputs are plain arrays and dicts, so every metric is testable without
@@ -22,7 +22,7 @@ from scipy import ndimage, signal
 
 from avgen.world.spec import ClipSpec
 
-# Which sound the main subject makes, by kind (WORLD.md "Subjects"): the prompted subject sound.
+# Which sound the main subject makes, by kind (docs/world.md, "Subjects and motions"): the prompted subject sound.
 SUBJECT_SOUND: dict[str, str] = {"ball": "impacts", "car": "engine", "person": "footsteps"}
 # A rolling ball never leaves the floor, so it has no contacts and makes no impact sound.
 SILENT_MOTIONS: frozenset[tuple[str, str]] = frozenset({("ball", "rolling")})

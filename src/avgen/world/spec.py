@@ -37,7 +37,7 @@ WEATHERS: tuple[str, ...] = ("clear", "rain", "thunderstorm", "waterfall")
 MUSICS: tuple[str, ...] = ("none", "calm piano", "upbeat")
 CAMERAS: tuple[str, ...] = ("static", "pan left", "pan right", "zoom in", "tracking")
 
-# Never in any training clip or edit target (WORLD.md), to measure compositional generalisation.
+# Never in any training clip or edit target (docs/world.md, "Held-out sets"), to measure compositional generalisation.
 HELD_OUT_PAIRS: frozenset[tuple[str, str]] = frozenset({("car", "purple"), ("ball", "orange"), ("person", "green")})
 
 # Ground-truth event kinds and which sense shows them.
