@@ -7,8 +7,14 @@ or event the judge reads on the original but not on the reconstruction is lost b
 and no generator built on its latents can produce it - the ceiling of everything downstream.
 
     .venv/bin/python benchmarks/bench_autoencoders.py --weights weights/tiny [--n 40] [--only video|audio]
+        [--vae FOLDER] [--held-out] [--still examples/gallery/vae_round_trip.png]
 Writes benchmarks/results/autoencoders.json. With --only, the other autoencoder is not used (the clip keeps
-its original frames or sound), so each can be measured as soon as it is trained.
+its original frames or sound), so each can be measured as soon as it is trained. --vae judges another video
+autoencoder folder (a candidate, e.g. one exported from a run) in place of the weights' own.
+
+Block grid: a decoder that paints each p x p patch on its own leaves edges on the patch lattice. `block_grid`
+is the mean |difference| between neighbouring pixels across lattice lines divided by the same within patches,
+for originals and reconstructions: about 1 for a picture without a grid, above it with one.
 """
 
 from __future__ import annotations
@@ -50,6 +56,30 @@ def reconstruct(vae, audio_vae, clip):
     return video, sound
 
 
+def block_grid(frames: np.ndarray, patch: int) -> float:
+    """frames (F, H, W, 3) uint8 -> mean |step| across patch-lattice lines / mean |step| elsewhere, both axes."""
+    x = frames.astype(np.float32)
+    ratios = []
+    for axis in (1, 2):  # rows, columns
+        steps = np.abs(np.diff(x, axis=axis))  # step i is between pixels i and i + 1
+        on_lattice = np.arange(steps.shape[axis]) % patch == patch - 1
+        across = np.compress(on_lattice, steps, axis=axis).mean()
+        ratios.append(across / max(np.compress(~on_lattice, steps, axis=axis).mean(), 1e-6))
+    return float(np.mean(ratios))
+
+
+def save_still(path: Path, pairs: list[tuple[np.ndarray, np.ndarray]], scale: int = 4) -> None:
+    """A PNG of (original, reconstruction) frame pairs side by side, one pair a row, enlarged `scale` times
+    with nearest-neighbour so the pixels (and any block grid) stay visible."""
+    from PIL import Image
+
+    rows = [np.concatenate([original, np.full_like(original[:, :2], 255), decoded], axis=1) for original, decoded in pairs]
+    picture = np.concatenate([np.pad(row, ((0, 2), (0, 0), (0, 0)), constant_values=255) for row in rows], axis=0)
+    picture = picture.repeat(scale, axis=0).repeat(scale, axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(picture).save(path)
+
+
 def event_hits(truth, verdict, fps) -> dict:
     """Per event kind: (truth events, those with a judged event within +-1 frame)."""
     hits = {}
@@ -70,22 +100,30 @@ def main():
     parser.add_argument("--n", type=int, default=40)
     parser.add_argument("--seed", type=int, default=12345)
     parser.add_argument("--only", choices=("video", "audio"), default=None)
+    parser.add_argument("--vae", type=Path, default=None, help="a video autoencoder folder to judge instead of WEIGHTS/vae")
+    parser.add_argument("--held-out", action="store_true", help="clips of the held-out subject pairs (the issue's set)")
+    parser.add_argument("--still", type=Path, default=None, help="write a PNG of original | reconstruction frames here")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results",
                         help="folder of autoencoders[_ONLY].json (a candidate's figures go elsewhere)")
     args = parser.parse_args()
-    vae = TemporalAutoencoder.from_pretrained(args.weights / "vae").eval() if args.only != "audio" else None
+    vae_folder = args.vae or args.weights / "vae"
+    vae = TemporalAutoencoder.from_pretrained(vae_folder).eval() if args.only != "audio" else None
     audio_vae = AudioAutoencoder.from_pretrained(args.weights / "audio_vae").eval() if args.only != "video" else None
     rng = np.random.default_rng(args.seed)
     correct = {"original": defaultdict(int), "reconstruction": defaultdict(int)}
     events = {"original": defaultdict(lambda: [0, 0]), "reconstruction": defaultdict(lambda: [0, 0])}
     present = defaultdict(int)  # clips whose truth has the attribute: the denominator of its "(present)" figure
-    psnrs, started = [], time.time()
+    psnrs, grids, still, started = [], {"original": [], "reconstruction": []}, [], time.time()
     for i in range(args.n):
         duration, fps = ((10.0, 24), (16.0, 16))[i % 2]
-        clip = render_clip(sample_spec(rng, fps=fps, duration=duration))
+        clip = render_clip(sample_spec(rng, held_out=args.held_out, fps=fps, duration=duration))
         video, audio = reconstruct(vae, audio_vae, clip)
         if vae is not None:
             psnrs.append(metrics.psnr(clip.frames, video))
+            grids["original"].append(block_grid(clip.frames, vae.spatial_compression_ratio))
+            grids["reconstruction"].append(block_grid(video, vae.spatial_compression_ratio))
+            if len(still) < 4:  # a frame from the middle of each of the first clips
+                still.append((clip.frames[len(video) // 2], video[len(video) // 2]))
         truth = truth_attributes(clip.truth)
         has = [key for key in ABSENT if truth[key] != ABSENT[key]]  # music, rain... that this clip has
         for key in has:
@@ -101,14 +139,20 @@ def main():
                 events[name][kind][0] += total
                 events[name][kind][1] += hit
     report = {
-        "n": args.n, "weights": str(args.weights), "only": args.only, "seconds": round(time.time() - started, 1),
+        "n": args.n, "weights": str(args.weights), "vae": str(vae_folder) if vae is not None else None, "held_out": args.held_out,
+        "only": args.only, "seconds": round(time.time() - started, 1),
         "video_psnr_db": {"mean": float(np.mean(psnrs)), "min": float(np.min(psnrs))} if psnrs else None,
+        "block_grid": {name: float(np.mean(values)) for name, values in grids.items()} if psnrs else None,
         "attribute_accuracy": {name: {k: v / present.get(k, args.n) for k, v in c.items()} for name, c in correct.items()},
         "clips_present": dict(present),
         "event_within_1_frame": {name: {k: (hit / total if total else None) for k, (total, hit) in e.items()} for name, e in events.items()},
     }
     if psnrs:
-        print(f"video PSNR {report['video_psnr_db']['mean']:.2f} dB (min {report['video_psnr_db']['min']:.2f}) over {args.n} clips")
+        print(f"video PSNR {report['video_psnr_db']['mean']:.2f} dB (min {report['video_psnr_db']['min']:.2f}) over {args.n} clips; "
+              f"block grid {report['block_grid']['reconstruction']:.2f} (originals {report['block_grid']['original']:.2f})")
+    if args.still and still:
+        save_still(args.still, still)
+        print(f"wrote {args.still}")
     print(f"{'judged on':24s} {'original':>9s} {'reconstr.':>9s}")
     for key in report["attribute_accuracy"]["original"]:
         print(f"{key:24s} {report['attribute_accuracy']['original'][key]:9.1%} {report['attribute_accuracy']['reconstruction'][key]:9.1%}")

@@ -167,3 +167,21 @@ def test_video_folder_errors(tmp_path):
         VideoFolderDataset(root, num_frames=0)
     with pytest.raises(ValueError, match="6 frames, fewer than num_frames=10"):
         VideoFolderDataset(root, num_frames=10)[0]
+
+
+def test_window_frames_yields_a_window_of_the_whole_clip():
+    """window_frames renders a random window alone; it is exactly those frames of the whole clip's render."""
+    from avgen.world import render_clip
+
+    dataset = WorldDataset(seed=3, formats=[(2.0, 12)], include_audio=False, window_frames=16)
+    items = [item for item, _ in zip(dataset, range(3))]
+    for item in items:
+        frames = item["frames"]  # (16, 3, H, W) uint8
+        assert frames.shape[0] == 16 and "audio" not in item
+        whole = torch.from_numpy(render_clip(ClipSpec.from_dict(json.loads(item["spec"]))).frames).permute(0, 3, 1, 2)
+        starts = [s for s in range(len(whole) - 15) if torch.equal(whole[s : s + 16], frames)]
+        assert starts, "the window is not a run of the whole clip's frames"
+    with pytest.raises(ValueError, match="window_frames"):
+        WorldDataset(formats=[(1.0, 8)], include_audio=False, window_frames=16)  # 8 frames only
+    with pytest.raises(ValueError, match="window_frames"):
+        WorldDataset(include_audio=True, window_frames=16)

@@ -106,3 +106,20 @@ def test_weather_visuals():
     side = fall[:, :, :8] if np.abs(fall[:, :, :8].astype(int) - base[:, :, :8]).mean() > 1 else fall[:, :, -8:]
     assert side[..., 2].mean() > 220 and np.abs(np.diff(side.astype(int), axis=0)).mean() > 2  # white-blue, flowing
     assert band.shape[2] == 16
+
+
+@pytest.mark.parametrize("weather", ["clear", "rain", "thunderstorm", "waterfall"])
+@pytest.mark.parametrize("subject", [BALL, CAR, PERSON], ids=["ball", "car", "person"])
+def test_window_renders_the_same_frames_as_the_whole_clip(weather, subject):
+    """A Simulation.window renders exactly the whole clip's frames start..stop-1 (the autoencoder's crops)."""
+    from avgen.world import render_frames, simulate
+
+    sim = simulate(_spec(subject, weather=weather, duration=8.0, fps=12, camera="pan left"))
+    full = render_frames(sim)
+    flashes = {int(t * 12) for t in sim.flashes}
+    starts = [0, 37, len(full) - 16] + [min(max(0, i - 1), len(full) - 16) for i in flashes]  # windows that begin on or just before a flash
+    for start in starts:
+        np.testing.assert_array_equal(render_frames(sim.window(start, start + 16)), full[start : start + 16])
+    assert weather != "thunderstorm" or flashes
+    with pytest.raises(ValueError, match="not within"):
+        sim.window(90, 100)

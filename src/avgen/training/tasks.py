@@ -155,8 +155,9 @@ class VideoAutoencoderTask(Task):
 
     def dataset(self, seed, rank, world_size):
         formats = [(self.options["clip_seconds"], fps) for fps in (8, 12, 16, 24)]
+        # world clips come as their random clip_frames window alone (collate's crop is then the whole item)
         return self.world_or_folder(seed, rank, world_size, resolution=self.options["resolution"], formats=formats,
-                                    include_audio=False)
+                                    include_audio=False, window_frames=self.options["clip_frames"])
 
     def collate(self, items):
         frames = self.options["clip_frames"]

@@ -28,6 +28,15 @@ def _render(spec: ClipSpec):
     return render_clip(spec)
 
 
+def _render_frames(spec: ClipSpec, window: tuple[int, int] | None = None) -> np.ndarray:
+    """The frames (F, H, W, 3) uint8 of `spec` alone, or of its frames window[0]..window[1]-1: the synthesizer
+    costs about as much as the renderer, and video-only tasks (the autoencoder) never read the sound."""
+    from avgen.world import render_frames, simulate
+
+    sim = simulate(spec)
+    return render_frames(sim.window(*window) if window else sim)
+
+
 def _frames(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).contiguous()  # (F, H, W, 3) -> (F, 3, H, W)
 
@@ -61,6 +70,8 @@ class WorldDataset(SampledStream):
     formats: (duration in seconds, fps) options, one drawn uniformly per clip (default: Movie Gen's two).
     edits: yield edit pairs instead of clips: "frames"/"audio" are the target, "source_frames"/
         "source_audio" the source, "text" the instruction, "kind" the edit kind, "source_spec" the source.
+    window_frames: yield a random window of this many frames of each clip (video only, include_audio=False),
+        rendered alone: what the autoencoder trains on, at a fraction of the whole clip's cost.
     rank/world_size: the distributed process; by default read from torch.distributed when initialised.
     """
 
@@ -74,6 +85,7 @@ class WorldDataset(SampledStream):
         edits: bool = False,
         fps_tag: bool = False,
         second_subject_prob: float = 0.15,
+        window_frames: int | None = None,
         rank: int | None = None,
         world_size: int | None = None,
     ):
@@ -82,6 +94,11 @@ class WorldDataset(SampledStream):
             raise ValueError("formats must list at least one (duration, fps) option")
         for duration, fps in formats:  # a ClipSpec validates resolution, fps, duration and sample_rate
             ClipSpec(SubjectSpec("ball", "red", "bouncing", "left"), resolution=resolution, fps=fps, duration=float(duration), sample_rate=sample_rate)
+        if window_frames is not None:
+            shortest = min(int(round(d * f)) for d, f in formats)
+            if include_audio or edits or not 1 <= window_frames <= shortest:
+                raise ValueError(f"window_frames is for video-only clips of at least that many frames (here {shortest}); "
+                                 f"got {window_frames} with include_audio={include_audio}, edits={edits}")
         if not 0.0 <= second_subject_prob <= 1.0:
             raise ValueError(f"second_subject_prob must be in [0, 1]; got {second_subject_prob!r}")
         distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
@@ -92,6 +109,7 @@ class WorldDataset(SampledStream):
         self.seed, self.resolution, self.formats = seed, resolution, [(float(d), int(f)) for d, f in formats]
         self.sample_rate, self.include_audio, self.edits, self.fps_tag = sample_rate, include_audio, edits, fps_tag
         self.second_subject_prob, self.rank, self.world_size = second_subject_prob, rank, world_size
+        self.window_frames = window_frames
 
     def sample(self, rng: np.random.Generator) -> dict:
         """One item drawn with `rng`."""
@@ -100,18 +118,22 @@ class WorldDataset(SampledStream):
                        second_subject_prob=self.second_subject_prob)
         if not self.edits:
             spec = sample_spec(rng, held_out=False, **options)
-            return {**self._clip(spec), "text": caption(spec, rng, "train", self.fps_tag), "spec": spec.to_json()}
+            return {**self._clip(spec, rng), "text": caption(spec, rng, "train", self.fps_tag), "spec": spec.to_json()}
         pair = sample_edit_pair(rng, split="train", **options)
         source = {f"source_{key}": value for key, value in self._clip(pair.source).items() if key in ("frames", "audio")}
         return {**self._clip(pair.target), **source, "text": pair.instruction, "kind": pair.kind,
                 "spec": pair.target.to_json(), "source_spec": pair.source.to_json()}
 
-    def _clip(self, spec: ClipSpec) -> dict:
+    def _clip(self, spec: ClipSpec, rng: np.random.Generator | None = None) -> dict:
+        if not self.include_audio:
+            window = None
+            if self.window_frames is not None:
+                start = int(rng.integers(0, spec.num_frames - self.window_frames + 1))
+                window = (start, start + self.window_frames)
+            return {"frames": _frames(_render_frames(spec, window)), "fps": spec.fps, "sample_rate": spec.sample_rate}
         clip = _render(spec)
-        item = {"frames": _frames(clip.frames), "fps": clip.fps, "sample_rate": clip.sample_rate}
-        if self.include_audio:
-            item["audio"] = torch.from_numpy(np.asarray(clip.audio, dtype=np.float32)).reshape(1, -1)
-        return item
+        audio = torch.from_numpy(np.asarray(clip.audio, dtype=np.float32)).reshape(1, -1)
+        return {"frames": _frames(clip.frames), "fps": clip.fps, "sample_rate": clip.sample_rate, "audio": audio}
 
 
 class VideoFolderDataset(torch.utils.data.Dataset):

@@ -319,15 +319,15 @@ def _flash(frames: np.ndarray, sim: Simulation) -> None:
     F, fps = len(frames), sim.spec.fps
     white = np.array([230, 235, 255], np.float32)
     for time, strength in zip(sim.flashes, sim.flash_strength):
-        i = int(np.floor(time * fps + 1e-9))
+        i = int(np.floor(time * fps + 1e-9)) - sim.first_frame  # frames[0] is the clip's frame first_frame
         a = 0.45 + 0.3 * strength
         for j, alpha in ((i, a), (i + 1, a / 2)):
-            if j < F:
+            if 0 <= j < F:
                 frames[j] = (frames[j] * (1 - alpha) + white * alpha).astype(np.uint8)
 
 
 def render_frames(sim: Simulation) -> np.ndarray:
-    """All frames of the simulated clip: (F, R, R, 3) uint8."""
+    """All frames of the simulated clip, or of its `Simulation.window`: (F, R, R, 3) uint8."""
     spec = sim.spec
     ppu = int(np.ceil(spec.resolution * (ZOOM_END if spec.camera == "zoom in" else 1.0)))
     # Supersample the strip 2x2 (area average) up to 512 px per view width, so that thin lines do not

@@ -51,7 +51,7 @@ the weather does not move the subjects, changing a colour changes nothing else.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -158,6 +158,21 @@ class Simulation:
     flashes: np.ndarray  # (n,) lightning / thunder times in seconds
     flash_strength: np.ndarray  # (n,) in [0.6, 1]
     events: list[Event]
+
+    @property
+    def first_frame(self) -> int:
+        """Index in the clip of this simulation's first frame: 0, or the start of a `window`."""
+        return int(round(self.frame_times[0] * self.spec.fps - 0.5)) if len(self.frame_times) else 0
+
+    def window(self, start: int, stop: int) -> Simulation:
+        """The same clip seen through frames start..stop-1 only: every per-frame array sliced, the rest shared.
+        render_frames of it equals render_frames of the whole clip sliced, at (stop - start) / F of the cost
+        (the autoencoder trains on 16-frame crops of 32-96-frame clips)."""
+        if not 0 <= start < stop <= len(self.frame_times):
+            raise ValueError(f"window {start}..{stop} is not within the clip's {len(self.frame_times)} frames")
+        cut = slice(start, stop)
+        frames = [SubjectFrames(f.times[cut], f.dx[cut], f.lift[cut], f.contact[cut], f.step[cut], f.box[cut]) for f in self.frames]
+        return replace(self, frame_times=self.frame_times[cut], cam_x=self.cam_x[cut], zoom=self.zoom[cut], frames=frames)
 
     def to_pixels(self, dx: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(camera-relative world x, world y) -> pixel coordinates (u, v), per frame (broadcast on axis 0)."""
