@@ -1,6 +1,6 @@
 """End-to-end speed of AVGenPipeline, split by stage, and how time and memory grow with duration.
 
-    .venv/bin/python benchmarks/bench_speed.py [--pipeline weights/tiny] [--repeats 3] [--steps 50]
+    .venv/bin/python benchmarks/bench_speed.py [--pipeline weights/tiny] [--repeats 3] [--steps 50] [--compare-conditions]
 
 1. Formats (Movie Gen's two: 10 s at 24 fps, the default, and 16 s at 16 fps): the whole clip with sound at
    the pipeline's defaults (50 steps each model, guidance on, 2x upsampler), written to an MP4. Each
@@ -17,6 +17,11 @@
    should stay flat where the paths are windowed. With resolution: the text-to-video stage at 32 and 64 px
    (the tiny transformer's positions end at 64 px) and the upsampler at 32 ... 256 px input.
 
+3. With --compare-conditions, each format is also run with the transformers' text and video conditions prepared at
+   every step (avgen.profiling.conditions_per_step: what the pipelines did before issue 47) instead of once per
+   call, interleaved with the per-call runs on the same machine: the ratios per-step / per-call of the total and
+   of both transformer stages, and whether both wrote the same frames and audio (a hash of the arrays).
+
 Every measurement runs in a fresh subprocess, so its peak resident memory (ru_maxrss; on CUDA the peak
 allocated) is its own; repeats are interleaved across formats and the median is reported. The machine's
 matmul peak is measured in the same run, giving the video transformer's model FLOPs utilisation.
@@ -26,6 +31,8 @@ Writes benchmarks/results/speed_<device>.json and .md.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
 import resource
 import subprocess
@@ -39,9 +46,10 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_transformers import PROMPT, StageTimer, matmul_peak, sync  # noqa: E402  (benchmarks/ is not a package)
+from bench_transformers import PROMPT, matmul_peak  # noqa: E402  (benchmarks/ is not a package)
 
 from avgen.precision import device_name  # noqa: E402
+from avgen.profiling import PIPELINE_METHODS, PIPELINE_MODULES, PIPELINE_STAGES, StageTimer, conditions_per_step, sync  # noqa: E402
 
 FORMATS = ("10@24", "16@16")
 T2V_DURATIONS = (2, 4, 8, 16)  # at 16 fps: the tiny transformer's positions hold 64 latent frames = 16 s
@@ -50,17 +58,17 @@ LONG_FORM_DURATIONS = (2, 4, 8, 16, 32, 64)
 # 8 x 8 px latents: 64 px at most) at 16 fps, and the upsampler (any size) on 24 fps frames; --size-seconds long
 T2V_SIZES = (32, 64)
 UPSAMPLER_SIZES = (32, 64, 128, 256)
-STAGES = ("text encoders", "video transformer", "video decode", "upsampler", "video features", "audio transformer", "audio decode", "mux")
+STAGES = PIPELINE_STAGES
+CONDITIONS = ("per-call", "per-step")  # --compare-conditions: the transformers' conditions prepared once per call, or each step
 
 
 class PipelineTimer(StageTimer):
     """AVGenPipeline's stages (STAGES) and the FLOPs of every video transformer call."""
 
     def __init__(self, pipe, device: torch.device):
-        modules = {"text_encoder": "text encoders", "audio_text_encoder": "text encoders", "transformer": "video transformer",
-                   "upsampler": "upsampler", "video_encoder": "video features", "audio_transformer": "audio transformer"}  # fmt: skip
-        super().__init__(pipe, device, modules, {"vae": "video decode", "audio_vae": "audio decode"}, stages=STAGES)
+        super().__init__(pipe, device, PIPELINE_MODULES, PIPELINE_METHODS, stages=STAGES)
         self.transformer_flops = 0.0  # forward FLOPs of every video transformer call (attention included)
+        self.transformer_calls = 0  # its forwards (the stage's calls also count its once-per-call prepare_conditions)
         pipe.transformer.register_forward_pre_hook(self.count_flops, with_kwargs=True)
 
     def count_flops(self, module, args, kwargs) -> None:
@@ -69,7 +77,9 @@ class PipelineTimer(StageTimer):
         batch, _, *grid = kwargs["hidden_states"].shape  # (B, C, F', H', W'): B = 2 clips per call under guidance
         tokens = int(np.prod(grid)) // int(np.prod(module.config.patch_size))
         text_tokens = kwargs["encoder_hidden_states"].shape[1]
-        self.transformer_flops += flops_per_token(module.config, tokens, text_tokens) * tokens * batch
+        self.transformer_calls += 1
+        prepared = kwargs.get("conditions") is not None  # the text's projection, keys and values: once per call, not counted
+        self.transformer_flops += flops_per_token(module.config, tokens, text_tokens, prepared_text=prepared) * tokens * batch
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -95,14 +105,16 @@ def load(folder: Path, device: torch.device, dtype: str):
 
 
 def one_clip(args, device: torch.device) -> dict:
-    """Child: one whole clip with sound at the defaults, timed by stage."""
+    """Child: one whole clip with sound at the defaults, timed by stage (conditions per call, or per step)."""
     duration, fps = parse_format(args.one)
     pipe = load(args.pipeline, device, args.dtype)
-    timer = PipelineTimer(pipe, device)
-    sync(device)
-    start = time.perf_counter()
-    output = pipe(PROMPT, duration=duration, fps=fps, num_inference_steps=args.steps, generator=torch.Generator().manual_seed(0))
-    sync(device)
+    per_step = conditions_per_step(pipe.transformer, pipe.audio_transformer) if args.conditions == "per-step" else contextlib.nullcontext()
+    with per_step:
+        timer = PipelineTimer(pipe, device)
+        sync(device)
+        start = time.perf_counter()
+        output = pipe(PROMPT, duration=duration, fps=fps, num_inference_steps=args.steps, generator=torch.Generator().manual_seed(0))
+        sync(device)
     generated = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         timer.begin(("save", "mux"))
@@ -111,9 +123,10 @@ def one_clip(args, device: torch.device) -> dict:
     total = time.perf_counter() - start
     stages = dict(timer.seconds)
     stages["other"] = total - sum(stages.values())
-    return {"format": args.one, "dtype": args.dtype, "seconds": total, "generate_seconds": generated - start, "stages": stages,
-            "transformer_calls": timer.calls["video transformer"], "transformer_flops": timer.transformer_flops,
-            "peak_memory_mb": peak_memory_mb(device)}  # fmt: skip
+    digest = hashlib.sha256(np.ascontiguousarray(output.frames).tobytes() + np.ascontiguousarray(output.audio).tobytes()).hexdigest()
+    return {"format": args.one, "dtype": args.dtype, "conditions": args.conditions, "seconds": total, "generate_seconds": generated - start,
+            "stages": stages, "transformer_calls": timer.transformer_calls, "transformer_flops": timer.transformer_flops,
+            "peak_memory_mb": peak_memory_mb(device), "output_sha256": digest}  # fmt: skip
 
 
 def one_scaling(args, device: torch.device) -> dict:
@@ -145,11 +158,29 @@ def one_scaling(args, device: torch.device) -> dict:
 
 def child(args, flag: str, value: str) -> dict:
     command = [sys.executable, __file__, flag, value, "--pipeline", str(args.pipeline), "--steps", str(args.steps), "--device", args.device,
-               "--dtype", args.dtype, "--size-seconds", str(args.size_seconds)]  # fmt: skip
+               "--dtype", args.dtype, "--size-seconds", str(args.size_seconds), "--conditions", args.conditions]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def compare_conditions(runs: dict) -> list[dict]:
+    """Per format and dtype: medians of the per-call and per-step runs (interleaved, same machine) and their ratios."""
+    def seconds(rows: list[dict], stage: str) -> float:
+        return float(np.median([row["seconds"] if stage == "total" else row["stages"][stage] for row in rows]))
+
+    report = []
+    for (text, dtype, conditions), per_call in runs.items():
+        if conditions != "per-call":
+            continue
+        per_step = runs[text, dtype, "per-step"]
+        row = {"format": text, "dtype": dtype, "identical_outputs": len({r["output_sha256"] for r in per_call + per_step}) == 1}
+        for stage in ("total", "video transformer", "audio transformer"):
+            call, step = seconds(per_call, stage), seconds(per_step, stage)
+            row[stage] = {"per-call": call, "per-step": step, "ratio": step / call}
+        report.append(row)
+    return report
 
 
 def markdown(report: dict) -> str:
@@ -168,6 +199,15 @@ def markdown(report: dict) -> str:
         if rows:
             lines += ["", f"Scaling, {title}, {meta['scaling_dtype']} weights:", "", "| seconds of video | seconds taken | s per generated s | peak memory MB |", "|---|---|---|---|"]
             lines += [f"| {r['duration']:g} | {r['seconds']:.1f} | {r['seconds'] / r['duration']:.2f} | {r['peak_memory_mb']:.0f} |" for r in rows]
+    if report.get("conditions"):
+        lines += ["", "The transformers' text and video conditions prepared per step (as before issue 47) against once per call, "
+                  "interleaved on this machine, medians; ratio = per-step / per-call:", "",
+                  "| format | weights | total s per call / per step (ratio) | video transformer | audio transformer | same output |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        for row in report["conditions"]:
+            cells = [f"{row[stage]['per-call']:.2f} / {row[stage]['per-step']:.2f} ({row[stage]['ratio']:.3f})"
+                     for stage in ("total", "video transformer", "audio transformer")]  # fmt: skip
+            lines.append(f"| {row['format']} | {row['dtype']} | {' | '.join(cells)} | {'yes' if row['identical_outputs'] else 'NO'} |")
     for kind, title in (("t2v size", "text-to-video alone, 16 fps"), ("upsampler size", "upsampler alone, 24 fps")):
         rows = [row for row in report["scaling"] if row["kind"] == kind]
         if rows:
@@ -191,6 +231,9 @@ def main(argv=None) -> int:
     parser.add_argument("--size-seconds", type=float, default=4.0, help="scaling with resolution: seconds of video")
     parser.add_argument("--t2v-sizes", nargs="*", type=int, default=list(T2V_SIZES), help="scaling: text-to-video frame sides (px)")
     parser.add_argument("--upsampler-sizes", nargs="*", type=int, default=list(UPSAMPLER_SIZES), help="scaling: upsampler input frame sides (px)")
+    parser.add_argument("--compare-conditions", action="store_true",
+                        help="also run each format with the transformers' conditions prepared per step (before issue 47): ratios")
+    parser.add_argument("--conditions", default="per-call", choices=CONDITIONS, help=argparse.SUPPRESS)  # child process
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--peak-size", type=int, default=2048, help="matrix size of the matmul peak measurement")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
@@ -207,14 +250,18 @@ def main(argv=None) -> int:
         parse_format(text)
 
     peaks = {name: matmul_peak(device, dtype, size=args.peak_size) for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
-    runs = {(text, dtype): [] for text in args.formats for dtype in args.dtypes}
+    variants = CONDITIONS if args.compare_conditions else CONDITIONS[:1]
+    runs = {(text, dtype, conditions): [] for text in args.formats for dtype in args.dtypes for conditions in variants}
     for repeat in range(args.repeats):  # interleaved: background load hits every format alike
-        for text, dtype in runs:
-            args.dtype = dtype
-            runs[text, dtype].append(child(args, "--one", text))
-            print(f"run {repeat + 1}/{args.repeats} {text} {dtype}: {runs[text, dtype][-1]['seconds']:.1f} s", flush=True)
+        for text, dtype, conditions in runs:
+            args.dtype, args.conditions = dtype, conditions
+            runs[text, dtype, conditions].append(child(args, "--one", text))
+            print(f"run {repeat + 1}/{args.repeats} {text} {dtype} {conditions}: {runs[text, dtype, conditions][-1]['seconds']:.1f} s", flush=True)
+    args.conditions = CONDITIONS[0]
     formats = []
-    for (text, _), rows in runs.items():
+    for (text, _, conditions), rows in runs.items():
+        if conditions != CONDITIONS[0]:
+            continue
         duration, _ = parse_format(text)
         median = sorted(rows, key=lambda row: row["seconds"])[len(rows) // 2]
         seconds = median["stages"]["video transformer"]
@@ -232,6 +279,8 @@ def main(argv=None) -> int:
             "repeats": args.repeats, "pipeline": str(args.pipeline), "prompt": PROMPT, "scaling_dtype": args.dtypes[0],
             "matmul_peak_gflops": {key: value / 1e9 for key, value in peaks.items()}}  # fmt: skip
     report = {"meta": meta, "formats": formats, "scaling": scaling}
+    if args.compare_conditions:
+        report["conditions"] = compare_conditions(runs)
     args.results.mkdir(parents=True, exist_ok=True)
     out = args.results / f"speed_{device.type}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -38,15 +38,11 @@ import torch
 
 from avgen.models.transformer_video import VideoTransformer
 from avgen.precision import bf16_is_fast, device_name
+from avgen.profiling import StageTimer, sync
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT_TOKENS = 120  # a typical caption in bytes (median ~119, see models/text_encoder.py)
 PROMPT = "A red ball bounces to the right across a grassy field during a thunderstorm. Tracking shot. Calm piano music."
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def matmul_peak(device, dtype, size: int = 2048, repeats: int = 5) -> float:
@@ -112,43 +108,6 @@ def build(name: str, config: dict, device):
     return model, step
 
 
-class StageTimer:
-    """Seconds per stage of a pipeline, from forward hooks on its modules (attribute -> stage) and wrappers of
-    their `decode` methods (attribute -> stage); a missing attribute is skipped. `begin`/`end` time anything else."""
-
-    def __init__(self, pipe, device, modules: dict[str, str], decoders: dict[str, str], stages=None):
-        stages = stages or list(dict.fromkeys([*modules.values(), *decoders.values()]))
-        self.device, self.seconds, self.calls, self._start = device, dict.fromkeys(stages, 0.0), dict.fromkeys(stages, 0), {}
-        for attribute, stage in modules.items():
-            module = getattr(pipe, attribute, None)
-            if module is not None:
-                module.register_forward_pre_hook(lambda *_, key=(attribute, stage): self.begin(key))
-                module.register_forward_hook(lambda *_, key=(attribute, stage): self.end(key))
-        for attribute, stage in decoders.items():
-            module = getattr(pipe, attribute, None)
-            if module is not None:
-                module.decode = self.wrap(module.decode, stage)
-
-    def begin(self, key) -> None:
-        sync(self.device)
-        self._start[key] = time.perf_counter()
-
-    def end(self, key) -> None:
-        sync(self.device)
-        self.seconds[key[1]] += time.perf_counter() - self._start.pop(key)
-        self.calls[key[1]] += 1
-
-    def wrap(self, function, stage: str):
-        def timed(*args, **kwargs):
-            self.begin((function, stage))
-            try:
-                return function(*args, **kwargs)
-            finally:
-                self.end((function, stage))
-
-        return timed
-
-
 def overhead_pipelines(config: dict, folder: Path, device) -> dict:
     """name -> (pipeline, call) for the overhead comparison: ours with the shipped weights, diffusers' Wan random."""
     from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
@@ -179,7 +138,8 @@ def overhead_pipelines(config: dict, folder: Path, device) -> dict:
 
 def pipeline_overhead(config: dict, folder: Path, device, steps: int, repeats: int) -> list[dict]:
     calls = overhead_pipelines(config, folder, device)
-    timers = {name: StageTimer(pipe, device, {"transformer": "models", "text_encoder": "models"}, {"vae": "models"})
+    timers = {name: StageTimer(pipe, device, {"transformer": "models", "text_encoder": "models"},
+                               {"vae.decode": "models", "transformer.prepare_conditions": "models"})
               for name, (pipe, _) in calls.items()}  # fmt: skip
     for _, call in calls.values():  # warm-up (our schedule needs 2 steps at least)
         call(2)

@@ -36,6 +36,19 @@ def ffmpeg_decode(path):
     return frames, audio, fps, sample_rate
 
 
+@pytest.fixture(scope="session", autouse=True)
+def avgen_cache(tmp_path_factory):
+    """The C2PA development credentials that every saved MP4 is signed with are made in a temporary cache, not the
+    user's (avgen.provenance.cache_dir); subprocesses inherit it."""
+    saved = os.environ.get("AVGEN_CACHE_DIR")
+    os.environ["AVGEN_CACHE_DIR"] = str(tmp_path_factory.mktemp("avgen-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("AVGEN_CACHE_DIR", None)
+    else:
+        os.environ["AVGEN_CACHE_DIR"] = saved
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -7,7 +7,7 @@ from avgen.cli import SUBCOMMANDS, main
 def test_help_lists_every_subcommand(capsys):
     assert main([]) == 0
     text = capsys.readouterr().out
-    for name in ("generate", "foley", "edit", "batch", "eval", "train"):
+    for name in ("generate", "foley", "edit", "batch", "inspect", "eval", "train"):
         assert name in SUBCOMMANDS and name in text
 
 

@@ -10,8 +10,14 @@ Settings, all from the environment (a Space's "variables"):
                            two); the longest is also the longest video accepted for "Add sound"
     GRADIO_SERVER_NAME, GRADIO_SERVER_PORT   where to serve (Gradio's own variables)
 
+    AVGEN_C2PA_CERT, AVGEN_C2PA_KEY   the certificate chain and key that sign every MP4's C2PA manifest (Space
+                           secrets; without them a local development certificate signs: avgen.provenance)
+
 The model is loaded once, on the first request, so the page comes up even without weights and says why it cannot
 generate. On ZeroGPU the GPU work runs in @spaces.GPU functions; elsewhere that decorator is a no-op.
+Every MP4 it writes carries signed content credentials (C2PA): a creation, or for "Add sound" and "Edit" an edit of
+the uploaded video. The words the model knows (its vocabulary.json) are chips beside the prompt that add them to it,
+and a prompt with other words gets one "note:" naming them.
 """
 
 from __future__ import annotations
@@ -34,15 +40,19 @@ import time
 import uuid
 from pathlib import Path
 
+import json
+import warnings
+
 import av
 import gradio as gr
 import torch
 
-from avgen import muxer
+from avgen import muxer, provenance
 from avgen.clock import SUPPORTED_FPS, check_fps
 from avgen.commands.edit import DEFAULT_MODEL as DEFAULT_EDIT_MODEL
 from avgen.models.text_encoder import DEFAULT_MAX_LENGTH
 from avgen.pipelines.text_to_audio_video import DEFAULT_WEIGHTS, AVGenPipeline, resolve_weights
+from avgen.vocabulary import VocabularyWarning, load_vocabulary, vocabulary_of
 from avgen.world.captions import CAMERA_LABELS
 
 
@@ -70,6 +80,7 @@ MAX_PROMPT_BYTES = DEFAULT_MAX_LENGTH - 1  # ByT5 reads bytes and appends an end
 MAX_SEED = 2**32 - 1
 VIDEO_UPLOADS = (".mp4", ".mov", ".m4v")  # containers whose video stream "Add sound" can copy into an MP4
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+warnings.filterwarnings("ignore", category=VocabularyWarning)  # the page shows it (vocabulary_note), not the log
 
 # A preset replaces any camera sentence the prompt already has (the world's captions' labels), then appends its own.
 CAMERA_PRESETS = {
@@ -221,8 +232,9 @@ def run_add_sound(video: str, prompt: str, seed: int, steps: int) -> str:
     pipe = load("main")
     sound = pipe.video_to_audio(video, prompt=prompt or None, num_inference_steps=steps, generator=seeded(pipe, seed))
     metadata = {**sound.metadata[0], "model": str(MODEL or DEFAULT_WEIGHTS)}
-    # the uploaded pictures are copied packet for packet (not re-encoded); only the sound is new
-    return str(muxer.add_audio(video, sound.audio[0], sound.sample_rate, new_output_path(), metadata))
+    # the uploaded pictures are copied packet for packet (not re-encoded); only the sound is new: an edit of the upload
+    sign = provenance.signing_step(metadata, source=video)
+    return str(muxer.add_audio(video, sound.audio[0], sound.sample_rate, new_output_path(), metadata, sign=sign))
 
 
 @GPU
@@ -230,23 +242,35 @@ def run_edit(video: str, instruction: str, seed: int, steps: int) -> str:
     pipe = load("edit")
     output = pipe(video, instruction, num_inference_steps=steps, generator=seeded(pipe, seed))
     output.metadata[0]["model"] = str(EDIT_MODEL)
-    return str(output.save(new_output_path()))
+    return str(output.save(new_output_path(), source=video))  # signed as an edit of the upload
 
 
 # --- event handlers: check, load, run; a pipeline's ValueError (what only the model can tell) becomes gr.Error --
+def vocabulary_note(pipe, texts=(), instructions=()) -> str:
+    """ "note: ... not understood: ..." as a warning on the page (and returned), or "" when the model knows every word;
+    the pipeline's own VocabularyWarning is filtered out of the log."""
+    vocabulary = vocabulary_of(pipe.tokenizer)
+    note = vocabulary.note(texts, instructions) if vocabulary is not None else None
+    if note is None:
+        return ""
+    gr.Warning(f"note: {note}")
+    return f"note: {note}"
+
+
 def generate(prompt, duration, camera, seed, steps, progress=gr.Progress(track_tqdm=True)):
     prompt = check_text(with_camera(check_text(prompt, "prompt"), camera), "prompt")  # the camera sentence adds bytes
     seed, steps = check_seed(seed), check_steps(steps)
     if duration not in DURATIONS:
         raise gr.Error(f"Pick a duration: {', '.join(DURATIONS)}.")
     seconds, fps = DURATIONS[duration]
-    load("main")
+    note = vocabulary_note(load("main"), [prompt])
     start = time.perf_counter()
     try:
         path = run_generate(prompt, seconds, fps, seed, steps)
     except ValueError as error:
         raise gr.Error(str(error)) from None
-    return path, f"**Prompt:** {prompt}  \nseed {seed}, {duration}, {steps} steps, {time.perf_counter() - start:.1f} s"
+    info = f"**Prompt:** {prompt}  \nseed {seed}, {duration}, {steps} steps, {time.perf_counter() - start:.1f} s"
+    return path, info + (f"  \n*{note}*" if note else "")
 
 
 def add_sound(video, prompt, seed, steps, progress=gr.Progress(track_tqdm=True)):
@@ -256,7 +280,7 @@ def add_sound(video, prompt, seed, steps, progress=gr.Progress(track_tqdm=True))
     with av.open(video) as container:
         if container.streams.audio:
             gr.Warning("The video already has sound; it is replaced by the generated sound.")
-    load("main")
+    vocabulary_note(load("main"), [prompt])
     try:
         return run_add_sound(video, prompt, seed, steps)
     except ValueError as error:
@@ -267,7 +291,7 @@ def edit(video, instruction, seed, steps, progress=gr.Progress(track_tqdm=True))
     check_upload(video)  # the model's own limit on length comes back as a ValueError ("trim the video")
     instruction = check_text(instruction, "instruction")
     seed, steps = check_seed(seed), check_steps(steps)
-    load("edit")
+    vocabulary_note(load("edit"), instructions=[instruction])
     try:
         return run_edit(video, instruction, seed, steps)
     except ValueError as error:
@@ -279,6 +303,30 @@ EXAMPLES = [
     "A red ball bounces to the left across a grassy field during a thunderstorm. Calm piano music.",
     "A blue car drives fast to the right across a desert, engine roaring, upbeat music playing.",
 ]
+
+
+# a chip adds its phrase to the prompt, in the browser (no request): "a red ball" + "bounces" -> "a red ball bounces"
+ADD_TO_PROMPT = "(prompt, phrase) => (prompt && !/\\s$/.test(prompt) ? prompt + ' ' : prompt || '') + phrase"
+
+
+def vocabulary_chips(prompt: gr.Textbox) -> None:
+    """The words the main model knows (its vocabulary.json, when its folder has one) as chips that add them to the
+    prompt, a row per category: subjects, colours, motions, ..., camera."""
+    try:
+        vocabulary = load_vocabulary(resolve_weights(MODEL))
+    except FileNotFoundError:  # no weights: the page says so
+        return
+    if vocabulary is None:
+        return
+    with gr.Accordion("Words the model knows (click one to add it to the prompt)", open=True, elem_id="vocabulary"):
+        for category, phrases in vocabulary.known.items():
+            if category == "edits":
+                continue
+            with gr.Row(equal_height=True):
+                gr.Markdown(f"**{category}**", min_height=0)
+                for label, phrase in phrases.items():
+                    chip = gr.Button(label, size="sm", min_width=0, scale=0, elem_classes="vocabulary-chip")
+                    chip.click(None, [prompt], [prompt], js=f"prompt => ({ADD_TO_PROMPT})(prompt, {json.dumps(phrase)})")
 
 
 def seed_and_steps() -> tuple[gr.Number, gr.Slider]:
@@ -299,6 +347,7 @@ def build_demo() -> gr.Blocks:
             with gr.Row():
                 with gr.Column():
                     prompt = gr.Textbox(label="Prompt", lines=3, placeholder=EXAMPLES[0], elem_id="prompt")
+                    vocabulary_chips(prompt)
                     duration = gr.Radio(list(DURATIONS), value=next(iter(DURATIONS)), label="Duration")
                     camera = gr.Dropdown(list(CAMERA_PRESETS), value="As written", label="Camera")
                     seed, steps = seed_and_steps()

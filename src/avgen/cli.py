@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "foley": ("avgen.commands.foley", "add generated sound to a video (keeps the video stream)"),
     "edit": ("avgen.commands.edit", "edit a video from a text instruction"),
     "batch": ("avgen.commands.batch", "run a JSONL/text file of jobs, resumable, locally or on Ray"),
+    "inspect": ("avgen.commands.inspect_file", "what an MP4 says about itself: C2PA manifest, tags, streams, exact durations"),
     "eval": ("avgen.world.evaluate", "judge a folder of MP4s + metadata.jsonl with the world's benchmark"),
     "train": ("avgen.commands.train", "train a model of a pipeline preset"),
     "assemble": ("avgen.commands.assemble", "make a folder of exported components a loadable AVGenPipeline (model_index.json)"),

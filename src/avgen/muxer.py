@@ -1,8 +1,10 @@
 """Write and read clips: H.264 + AAC MP4 (browser-playable), WAV/FLAC audio, PNG stills.
 
 Every writer validates all of its input before touching the disk and writes atomically: the file is
-encoded to a hidden temporary file in the target folder and renamed over the target only when
-complete, so a bad input or a crash never leaves a half-written file nor destroys an existing one.
+encoded to a hidden temporary file in the target folder (and, for an MP4 given a `sign` step, signed
+into a second one: its C2PA manifest, avgen.provenance) and renamed over the target only when
+complete, so a bad input, a failed signature or a crash never leaves a half-written file nor destroys
+an existing one.
 
 `add_audio` gives an existing video a new sound track without re-encoding it (its video packets are copied).
 
@@ -111,15 +113,25 @@ def _even(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Run write(tmp) on a hidden file beside `path`, then rename it over `path`."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
+# sign(unsigned, signed, title): writes `signed`, the file `unsigned` with a content-credentials manifest embedded
+# (avgen.provenance.signing_step makes one); the muxer itself knows nothing of manifests
+Sign = Callable[[Path, Path, str], None]
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None], sign: Sign | None = None) -> Path:
+    """Run write(tmp) on a hidden file beside `path`, then sign(tmp, signed, path.name) into a second hidden file
+    when given, then rename the last of them over `path`: a failure at any step leaves `path` as it was."""
+    stem = f".{path.name}.{uuid.uuid4().hex[:8]}"
+    tmp, signed = path.with_name(f"{stem}.partial"), path.with_name(f"{stem}.signed.partial")
     try:
         write(tmp)
-        os.replace(tmp, path)
+        if sign is not None:
+            sign(tmp, signed, path.name)
+        os.replace(signed if sign is not None else tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        for leftover in (tmp, signed):
+            if leftover.exists():
+                leftover.unlink()
     return path
 
 
@@ -132,12 +144,14 @@ def write_video(
     sample_rate: int | None = None,
     metadata: dict[str, str] | None = None,
     crf: int = DEFAULT_CRF,
+    sign: Sign | None = None,
 ) -> Path:
     """Write frames (F, H, W, 3) and optional audio (S,) or (C, S) as an H.264 (yuv420p) + AAC MP4.
 
     The audio is padded with silence or trimmed at the end to exactly AVClock(fps, sample_rate)
     .num_samples(F) samples. `metadata` (e.g. provenance: generator, model version, prompt, seed) is
-    stored as MP4 metadata tags. Returns the path written.
+    stored as MP4 metadata tags; `sign` embeds a C2PA manifest before the file takes its name (see
+    avgen.provenance; AVGenOutput.save passes one). Returns the path written.
     """
     path = _check_target(path, VIDEO_SUFFIXES)
     fps = check_fps(fps)
@@ -178,7 +192,7 @@ def write_video(
             if sound is not None:
                 _mux_audio(container, sound, audio, sample_rate)
 
-    return _atomic_write(path, encode)
+    return _atomic_write(path, encode, sign)
 
 
 def _add_aac_stream(container, audio: np.ndarray, sample_rate: int):
@@ -235,11 +249,13 @@ def add_audio(
     sample_rate: int,
     path: str | os.PathLike,
     metadata: dict[str, str] | None = None,
+    sign: Sign | None = None,
 ) -> Path:
     """Write `path`: the video stream of `video_path` copied packet for packet (not re-encoded: no quality
     loss, same frames, same bytes) plus `audio` (S,) or (C, S) as a new AAC track, replacing any audio the
     input had. The audio is padded or trimmed to exactly AVClock(fps, sample_rate).num_samples(F) samples for
-    the input's F frames; `metadata` tags are added to the input's. Atomic, validated before writing."""
+    the input's F frames; `metadata` tags are added to the input's; `sign` as in write_video. Atomic,
+    validated before writing."""
     import av
 
     path = _check_target(path, VIDEO_SUFFIXES)
@@ -265,7 +281,7 @@ def add_audio(
                 container.mux(packet)
             _mux_audio(container, sound, audio, sample_rate)
 
-    return _atomic_write(path, remux)
+    return _atomic_write(path, remux, sign)
 
 
 def write_audio(path: str | os.PathLike, audio, sample_rate: int) -> Path:

@@ -71,13 +71,27 @@ class AVGenOutput(BaseOutput):
             raise ValueError(f"audio must be (B, C, S), (C, S) or (S,); got shape {tuple(audio.shape)}")
         return muxer.as_audio(audio, self.sample_rate)[0]
 
-    def save(self, path: str | os.PathLike, index: int | None = None, frame: int = 0) -> Path:
+    def save(
+        self,
+        path: str | os.PathLike,
+        index: int | None = None,
+        frame: int = 0,
+        *,
+        credentials="auto",
+        include_prompt: bool = False,
+        source: str | os.PathLike | None = None,
+    ) -> Path:
         """Write clip `index` (may be omitted when the output holds one clip) to `path`:
 
-        .mp4        -> H.264 + AAC video with sound (audio made exactly as long as the video);
+        .mp4        -> H.264 + AAC video with sound (audio made exactly as long as the video), with the metadata
+                       as MP4 tags and a signed C2PA manifest (content credentials, avgen.provenance);
         .wav/.flac  -> the audio alone;
         .png        -> the still frame number `frame`.
-        Writes are atomic; bad input raises ValueError before anything is written.
+        credentials: what signs the manifest: "auto" (AVGEN_C2PA_CERT/AVGEN_C2PA_KEY, else a local development
+            certificate), a provenance.Credentials, or None for no manifest.
+        include_prompt: put the prompt in the manifest too (it is in the MP4 tags either way).
+        source: the user's video an edit or Foley output started from: the manifest's parent ingredient.
+        Writes are atomic; bad input (or credentials) raises ValueError before anything is written.
         """
         path = Path(path)
         if index is None:
@@ -88,8 +102,11 @@ class AVGenOutput(BaseOutput):
             raise ValueError(f"index {index} is out of range: this output holds {self.num_videos} clip(s)")
         suffix = path.suffix.lower()
         if suffix in muxer.VIDEO_SUFFIXES:
+            from avgen.provenance import signing_step
+
             metadata = self.metadata[index] if self.metadata else None
-            return muxer.write_video(path, self.video(index), self.fps, self.sound(index), self.sample_rate, metadata)
+            sign = signing_step(metadata, credentials, include_prompt, source)
+            return muxer.write_video(path, self.video(index), self.fps, self.sound(index), self.sample_rate, metadata, sign=sign)
         if suffix in muxer.AUDIO_SUFFIXES:
             if self.audio is None:
                 raise ValueError(f"cannot write {str(path)!r}: this output has no audio")

@@ -39,6 +39,21 @@ def test_speed_report_splits_every_stage_and_scales(bench, tmp_path):
     assert "| 0.5@24 | bf16 |" in table and "Scaling with resolution, upsampler alone, 24 fps, 0.5 s" in table
 
 
+def test_conditions_per_call_against_per_step_in_one_run(bench, tmp_path):
+    avgen_pipeline(with_upsampler=False).save_pretrained(tmp_path / "avgen")
+    argv = ["--pipeline", str(tmp_path / "avgen"), "--results", str(tmp_path / "results"), "--formats", "0.5@24", "--repeats", "1",
+            "--steps", "2", "--dtypes", "fp32", "--compare-conditions", "--t2v-durations", "--long-form-durations", "--t2v-sizes",
+            "--upsampler-sizes", "--device", "cpu", "--peak-size", "64"]  # fmt: skip
+    assert bench.main(argv) == 0
+    report = json.loads((tmp_path / "results" / "speed_cpu.json").read_text())
+    assert [row["conditions"] for row in report["formats"]] == ["per-call"]  # the main table stays the per-call path
+    (row,) = report["conditions"]
+    assert (row["format"], row["dtype"], row["identical_outputs"]) == ("0.5@24", "fp32", True)
+    for stage in ("total", "video transformer", "audio transformer"):
+        assert row[stage]["ratio"] == pytest.approx(row[stage]["per-step"] / row[stage]["per-call"])
+    assert "| 0.5@24 | fp32 |" in (tmp_path / "results" / "speed_cpu.md").read_text().split("per-step / per-call")[1]
+
+
 def test_speed_refuses_a_folder_without_a_pipeline(bench, tmp_path):
     with pytest.raises(SystemExit):
         bench.main(["--pipeline", str(tmp_path), "--results", str(tmp_path / "results")])

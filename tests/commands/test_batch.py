@@ -1,6 +1,7 @@
 """`avgen batch`: bad jobs are recorded and the others run, plain-text input, resume after a rerun and after a
-SIGKILL (no partial or corrupt MP4), byte-identical files for identical seeds, and the Ray engine's files equal
-the local engine's. Tiny random pipelines, 2 steps, 1 s clips at 8 fps."""
+SIGKILL (no partial or corrupt MP4), byte-identical files for identical seeds (all but the C2PA manifest, whose ids and
+signature are new for each file), and the Ray engine's files equal the local engine's. Tiny random pipelines, 2 steps,
+1 s clips at 8 fps."""
 
 import json
 import os
@@ -15,6 +16,7 @@ import pytest
 from avgen.cli import main
 from avgen.commands.batch import default_seed
 from avgen.muxer import read_video, write_video
+from avgen.provenance import actions_of, read_credentials
 from tests.pipelines.test_video_edit import get_pipeline as edit_pipeline
 from tests.pipelines.tiny import avgen_pipeline
 
@@ -45,9 +47,21 @@ def manifest(out) -> list[dict]:
     return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
 
 
+C2PA_BOX = b"uuid" + bytes.fromhex("d8fec3d61b0e483c92975828877ec481")  # the box type and the C2PA manifest's uuid
+
+
+def without_manifest(data: bytes) -> bytes:
+    """An MP4's bytes with its C2PA manifest's payload zeroed: what the manifest signs, and its place and size."""
+    start = data.find(C2PA_BOX) - 4  # the box starts with its 4-byte size
+    if start < 0:
+        return data
+    end = start + int.from_bytes(data[start : start + 4], "big")
+    return data[: start + 24] + bytes(end - start - 24) + data[end:]
+
+
 def mp4s(out) -> dict:
-    """name -> bytes of every MP4 in `out`, hidden files included (a .partial would show here)."""
-    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if ".mp4" in p.name}
+    """name -> bytes of every MP4 in `out` (the manifest's zeroed), hidden files included (a .partial would show here)."""
+    return {p.name: without_manifest(p.read_bytes()) for p in sorted(out.iterdir()) if ".mp4" in p.name}
 
 
 # Good jobs of three kinds: an id and a seed, neither (line-number id, seed from the id), an edit.
@@ -78,6 +92,10 @@ def test_good_jobs_make_their_clips_manifest_and_summary(local_run, models, caps
     assert all(entry["status"] == "ok" and entry["error"] is None and entry["seconds"] > 0 for entry in rows.values())
     assert (rows["ball"]["seed"], rows["00002"]["seed"], rows["00002"]["output"]) == (3, default_seed("00002"), "00002.mp4")
     ball, car, edited = (read_video(out / name) for name in ("ball.mp4", "00002.mp4", "edit.mp4"))
+    created, edit_credentials = (read_credentials(out / name) for name in ("ball.mp4", "edit.mp4"))  # signed: made, and edited
+    assert [action["action"] for action in actions_of(created["manifest"])] == ["c2pa.created"]
+    assert [action["action"] for action in actions_of(edit_credentials["manifest"])] == ["c2pa.opened", "c2pa.edited"]
+    assert edit_credentials["manifest"]["ingredients"][0]["title"] == "source.mp4"  # the job's edit_source
     assert ball.frames.shape == (8, 64, 64, 3) and ball.audio.shape == (1, 16000) and ball.fps == 8
     assert (ball.metadata["prompt"], ball.metadata["seed"], ball.metadata["job_id"]) == ("a red ball bounces, rain", "3", "ball")
     assert ball.metadata["model"] == str(models / "model") and ball.metadata["audio_prompt"] == "rain"
@@ -155,7 +173,8 @@ def test_rerun_skips_done_jobs_and_identical_seeds_give_identical_bytes(local_ru
     assert [entry["status"] for entry in manifest(out)] == ["ok"] * 3 + ["skipped"] * 3
     assert json.loads((out / "summary.json").read_text())["skipped"] == 3
 
-    # the same jobs into another folder: the same bytes (no timestamps in the MP4s)
+    # the same jobs into another folder: the same bytes (no timestamps in the MP4s), all but the manifests' own
+    assert all(without_manifest(data) != data for data in (p.read_bytes() for p in out.glob("*.mp4")))  # each has one
     assert batch(jobs_file, tmp_path / "again", models, "--threads", "1") == 0
     assert mp4s(tmp_path / "again") == mp4s(out)
 

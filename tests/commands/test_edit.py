@@ -7,6 +7,7 @@ from avgen.cli import main
 from avgen.commands import edit
 from avgen.muxer import read_video, write_video
 from avgen.pipelines.video_edit import VideoEditPipeline
+from avgen.provenance import COMPOSITE, IPTC, actions_of, read_credentials
 from tests.pipelines.test_video_edit import get_pipeline  # the tiny pipeline of the pipeline tests
 
 
@@ -45,6 +46,10 @@ def test_edit_writes_the_video_with_the_input_sound_and_a_summary(models, clip, 
     assert meta["instruction"] == "change the background to a busy intersection" and meta["seed"] == "3"
     assert (meta["guidance_scale"], meta["video_guidance_scale"], meta["regenerate_audio"]) == ("2.0", "1.2", "False")
     assert meta["model"] == str(models / "audio") and meta["strength"] == "0.9"
+    credentials = read_credentials(out)  # signed as an edit of the input, its parent ingredient
+    opened, edited = actions_of(credentials["manifest"])
+    assert credentials["state"] == "Valid" and edited["action"] == "c2pa.edited" and edited["digitalSourceType"] == IPTC + COMPOSITE
+    assert credentials["manifest"]["ingredients"][0]["title"] == "in.mp4" and "busy intersection" not in str(credentials["manifest"])
 
 
 def test_regenerate_audio_flag(models, clip, tmp_path, capsys):

@@ -6,6 +6,7 @@ import pytest
 
 from avgen.cli import main
 from avgen.muxer import add_audio, read_video, write_video
+from avgen.provenance import COMPOSITE, IPTC, actions_of, read_credentials
 from avgen.pipelines import text_to_audio_video
 from tests.conftest import ffmpeg_decode
 from tests.pipelines.test_video_to_audio import dummy_frames
@@ -51,6 +52,11 @@ def test_foley_copies_the_video_packets_and_adds_exact_audio(model, clip, tmp_pa
     assert decoded.metadata["seed"] == "3" and decoded.metadata["steps"] == "2" and decoded.metadata["title"] == "my clip"
     frames, audio, fps, sample_rate = ffmpeg_decode(out)  # an independent decoder agrees
     assert (len(frames), fps, sample_rate) == (12, 24, 16000) and abs(audio.shape[1] - 8000) <= 1024
+    # the copied video stream and a signed C2PA manifest: an edit of the user's video, which is its parent
+    credentials = read_credentials(out)
+    opened, edited = actions_of(credentials["manifest"])
+    assert credentials["state"] == "Valid" and (opened["action"], edited["action"]) == ("c2pa.opened", "c2pa.edited")
+    assert edited["digitalSourceType"] == IPTC + COMPOSITE and credentials["manifest"]["ingredients"][0]["title"] == "in.mp4"
 
 
 def test_add_audio_fits_the_audio_and_writes_atomically(clip, tmp_path):

@@ -7,6 +7,7 @@ from avgen.cli import main
 from avgen.muxer import read_video
 from avgen.pipelines import AVGenPipeline, text_to_audio_video
 from avgen.precision import inference_precision
+from avgen.provenance import CREATED, IPTC, actions_of, read_credentials
 from tests.pipelines.tiny import avgen_pipeline
 
 FAST = ["--steps", "2", "--duration", "0.5"]  # 12 frames at 24 fps, of 32x32 from the tiny video model
@@ -32,12 +33,30 @@ def test_generate_writes_the_clip_and_prints_a_summary(model, tmp_path, capsys):
     assert (meta["prompt"], meta["audio_prompt"], meta["seed"], meta["model"]) == ("a red ball bounces", "rain", "3", str(model))
     assert meta["precision"] == inference_precision("cpu")  # the upsampler's bf16/fp32 choice
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]  # no temporary file left behind
+    credentials = read_credentials(out)  # signed content credentials of a creation; no prompt in them
+    [created] = actions_of(credentials["manifest"])
+    assert credentials["state"] == "Valid" and created["action"] == "c2pa.created" and created["digitalSourceType"] == IPTC + CREATED
+    assert "red ball" not in str(credentials["manifest"])
+
+
+def test_profile_prints_the_seconds_of_every_stage(model, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    assert main(["generate", "a red ball bounces", "-o", str(out), "--model", str(model), *FAST, "--profile"]) == 0
+    summary, header, *rows = capsys.readouterr().out.strip().split("\n")
+    assert summary.startswith(str(out)) and "taken" in summary and header.split() == ["stage", "seconds"]
+    seconds = {name.strip(): float(value) for name, value in (row.rsplit(maxsplit=1) for row in rows)}
+    stages = ["loading", "text encoders", "video transformer", "video decode", "upsampler", "video features",
+              "audio transformer", "audio decode", "mux", "other", "total"]  # fmt: skip
+    assert list(seconds) == stages
+    assert all(seconds[stage] > 0 for stage in stages if stage != "other")  # every stage ran and was timed
+    assert sum(seconds[stage] for stage in stages[:-1]) == pytest.approx(seconds["total"], abs=0.01 * len(stages))
 
 
 def test_no_audio_and_no_upsample(model, tmp_path, capsys):
     out = tmp_path / "silent.mp4"
-    assert main(["generate", "thunder", "-o", str(out), "--model", str(model), *FAST, "--no-audio", "--no-upsample", "--fps", "16"]) == 0
-    assert "32x32" in capsys.readouterr().out
+    argv = ["generate", "thunder", "-o", str(out), "--model", str(model), *FAST, "--no-audio", "--no-upsample", "--fps", "16"]
+    assert main([*argv, "--no-credentials"]) == 0
+    assert "32x32" in capsys.readouterr().out and read_credentials(out) is None  # --no-credentials: no manifest
     decoded = read_video(out)
     assert decoded.frames.shape == (8, 32, 32, 3) and decoded.audio is None and decoded.fps == 16
     assert "precision" not in decoded.metadata  # no upsampler ran: no stage chose between bf16 and fp32

@@ -13,11 +13,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 
 import pytest
 
 from avgen.muxer import read_video
+from avgen.provenance import CREATED, IPTC, actions_of, read_credentials
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "examples" / "spaces" / "app.py"
@@ -234,10 +236,48 @@ def test_edit_runs_the_edit_pipeline_and_refuses_a_too_long_video(app_module, mo
     frames = np.random.default_rng(0).integers(0, 255, (40, 32, 32, 3), dtype=np.uint8)
     sound = np.zeros((1, 40 * 16_000 // 24), np.float32)
     short = write_video(tmp_path / "short.mp4", frames[:9], 24, audio=sound[:, : 9 * 16_000 // 24], sample_rate=16_000)
-    edited = read_video(app_module.edit(str(short), "make the ball blue", 0, 2))
+    edited_path = app_module.edit(str(short), "make the ball blue", 0, 2)
+    edited = read_video(edited_path)
     assert edited.frames.shape == (9, 32, 32, 3) and edited.fps == 24 and edited.audio.shape == (1, 6000)
     assert edited.metadata["instruction"] == "make the ball blue" and edited.metadata["model"] == str(tmp_path / "edit")
+    credentials = read_credentials(edited_path)  # signed as an edit of the upload, its parent ingredient
+    assert [action["action"] for action in actions_of(credentials["manifest"])] == ["c2pa.opened", "c2pa.edited"]
+    assert credentials["state"] == "Valid" and credentials["manifest"]["ingredients"][0]["title"] == "short.mp4"
 
     long = write_video(tmp_path / "long.mp4", frames, 24)  # 40 frames; the tiny model's positions cover 32
     with pytest.raises(gr.Error, match="cover at most 32 frames .* trim the video"):
         app_module.edit(str(long), "make the ball blue", 0, 2)
+
+
+def test_vocabulary_chips_beside_the_prompt_and_a_note_on_unknown_words(app_module, monkeypatch, tmp_path):
+    """The model's vocabulary.json as chips that add their phrase to the prompt (in the browser: a js function, no
+    request), and a prompt with other words generates with a note naming them; the clip is signed as a creation.
+    (The browser test does not click a chip: it serves the tiny random model, which has no vocabulary.)"""
+    import gradio as gr
+
+    from avgen.vocabulary import write_vocabulary
+    from tests.pipelines.tiny import avgen_pipeline
+
+    avgen_pipeline(with_upsampler=False).save_pretrained(tmp_path / "model")
+    write_vocabulary(tmp_path / "model" / "tokenizer")
+    for name, value in (("MODEL", str(tmp_path / "model")), ("_loaded", {}), ("OUTPUT_DIR", tmp_path),
+                        ("DURATIONS", {"0.5 s at 24 fps": (0.5, 24)})):  # fmt: skip
+        monkeypatch.setattr(app_module, name, value)
+    demo = app_module.build_demo()
+    chips = {block.value: block for block in demo.blocks.values() if "vocabulary-chip" in (getattr(block, "elem_classes", None) or [])}
+    assert {"ball", "woman in a dress", "red", "grassy field", "thunderstorm", "calm piano", "pan left"} <= set(chips)
+    assert "change the background to a beach" not in chips  # the edit examples are not prompt words
+    scripts = [dependency.get("js") or "" for dependency in demo.config["dependencies"]]
+    assert any("across a grassy field" in script for script in scripts)  # the phrase a chip adds
+
+    with pytest.warns(UserWarning, match='note: .*not understood: "golden", "retriever"'):  # gr.Warning outside a request
+        path, info = app_module.generate("a golden retriever", "0.5 s at 24 fps", "As written", 0, 2)
+    assert 'not understood: "golden", "retriever"' in info
+    [created] = actions_of(read_credentials(path)["manifest"])
+    assert created["digitalSourceType"] == IPTC + CREATED
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a world prompt: no note
+        _, info = app_module.generate("A red ball bounces across a meadow. Pan left.", "0.5 s at 24 fps", "As written", 0, 2)
+    assert "note" not in info
+    with pytest.raises(gr.Error, match="Pick a duration"):
+        app_module.generate("a red ball", "10 s at 24 fps", "As written", 0, 2)

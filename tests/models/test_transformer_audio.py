@@ -236,3 +236,32 @@ def test_windowed_transformer_sees_the_right_frames():
         lambda x, window: model(x, **inputs, audio_step_offset=window.start).sample, x, plan_windows(50, 16, 4)
     )
     torch.testing.assert_close(windowed, whole)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("video", ["features", "null"])
+def test_conditions_prepared_once_give_the_per_step_velocity_exactly(video):
+    """Issue 47: the text's projection and every block's cross-attention keys and values, prepared once per call,
+    and each window's video (kept at its first step) give bit for bit what each forward computes for itself, at
+    every step and window of a windowed call, with known audio too."""
+    model = randomize_zero_initialized(get_dummy_transformer(num_layers=2, max_positions=50))
+    inputs = get_dummy_inputs(steps=50, frames=24)  # 1 s, sampled in windows of 16 steps
+    if video == "null":
+        inputs["video_features"] = None
+    conditions = model.prepare_conditions(inputs["encoder_hidden_states"], inputs["encoder_attention_mask"], inputs["video_features"], 24)
+    x = inputs.pop("hidden_states")
+    known = dict(known_latents=torch.randn(2, 4, 50), known_mask=(torch.arange(50) < 20).float().expand(2, 1, 50))
+    windows = plan_windows(50, 16, 4)
+    for t in (0.1, 0.7):
+        def velocity(prepared):
+            def window_velocity(x, window):
+                text_and_video = dict(encoder_hidden_states=None, encoder_attention_mask=None, video_features=None, fps=None) if prepared else {}
+                window_known = {name: value[..., window] for name, value in known.items()}
+                return model(x, **dict(inputs, timestep=t, **text_and_video), **window_known, audio_step_offset=window.start,
+                             conditions=conditions if prepared else None).sample
+            return multidiffusion_velocity(window_velocity, x, windows)
+
+        assert torch.equal(velocity(prepared=True), velocity(prepared=False)), t
+    assert len(conditions.memo) == len({(w.stop - w.start, w.start) for w in windows})  # one video conditioning per window
+    with pytest.raises(ValueError, match="batch of 2"):
+        model(x[:1, :, :16], 0.5, None, conditions=conditions)

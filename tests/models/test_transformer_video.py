@@ -164,6 +164,12 @@ def test_flops_per_token_matches_counted_flops():
     num_tokens = 3 * 2 * 3
     expected = 2 * num_tokens * flops_per_token(model.config, num_tokens, num_text_tokens=5)
     assert counter.get_total_flops() == pytest.approx(expected, rel=1e-6)
+    # a step given the call's conditions: the text projection and cross-attention keys/values are not redone
+    conditions = model.prepare_conditions(inputs["encoder_hidden_states"], inputs["encoder_attention_mask"])
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        model(**inputs, conditions=conditions)
+    expected = 2 * num_tokens * flops_per_token(model.config, num_tokens, num_text_tokens=5, prepared_text=True)
+    assert counter.get_total_flops() == pytest.approx(expected, rel=1e-6)
 
 
 def expected_parameters(config):
@@ -251,3 +257,24 @@ def test_text_standardization_and_pooled_text_keep_a_trained_model_s_function():
         torch.testing.assert_close(new(**padded).sample, changed)
     with pytest.raises(ValueError, match="text_standardization=True"):
         old.calibrate_text(inputs["encoder_hidden_states"][0])
+
+
+@torch.no_grad()
+def test_conditions_prepared_once_give_the_per_step_velocity_exactly():
+    """Issue 47: the text's projection, pooled text and every block's cross-attention keys and values prepared once
+    (prepare_conditions) give bit for bit what each forward computes for itself, at every step of a call; the
+    positions and the fps embedding are kept with the conditions after the first step."""
+    model = randomize_zero_initialized(get_dummy_transformer(num_layers=2, text_standardization=True, pooled_text=True))
+    inputs = get_dummy_inputs()
+    model.calibrate_text(inputs["encoder_hidden_states"][inputs["encoder_attention_mask"].bool()])  # a non-identity standardization
+    inputs["fps"] = 24  # a pipeline's fps: one number for the call
+    conditions = model.prepare_conditions(inputs["encoder_hidden_states"], inputs["encoder_attention_mask"])
+    assert len(conditions.keys_values) == 2 and conditions.keys_values[0][0].shape == (2, 2, 5, 16)  # (B, heads, L, d)
+    assert conditions.states.shape == (2, 5, 32) and conditions.pooled.shape == (2, 32)
+    for t in (0.0, 0.3, 0.9):  # three steps of one call
+        per_step = model(**dict(inputs, timestep=torch.full((2,), t))).sample
+        prepared = model(**dict(inputs, timestep=torch.full((2,), t), encoder_hidden_states=None), conditions=conditions).sample
+        assert torch.equal(prepared, per_step), t
+    assert {key[0] for key in conditions.memo} == {"positions", "fps"}
+    with pytest.raises(ValueError, match="prepared for a batch of 2"):
+        model(**dict(inputs, hidden_states=inputs["hidden_states"][:1]), conditions=conditions)

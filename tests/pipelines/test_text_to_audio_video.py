@@ -15,6 +15,7 @@ from avgen.outputs import AVGenOutput
 from avgen.pipelines import AVGenPipeline
 from avgen.pipelines import text_to_audio_video
 from avgen.precision import inference_precision
+from avgen.profiling import conditions_per_step
 from tests.pipelines.test_upsample import BF16
 from tests.pipelines.tiny import avgen_pipeline
 
@@ -162,6 +163,27 @@ def test_output_types_and_tuple(pipe):
     frames, audio = pipe(**get_dummy_inputs(return_dict=False))
     np.testing.assert_array_equal(frames, array.frames)
     np.testing.assert_array_equal(audio, array.audio)
+
+
+def test_conditions_prepared_once_per_call_give_the_clip_of_per_step_preparation(pipe):
+    """Issue 47: each transformer's text (and the audio model's video) is prepared once per call, every step's forward
+    reads the same conditions, and the clip is the one of forwards that prepare their own at each step (the path before
+    the change), to the bit. Audio video guidance on: three audio branches."""
+    seen = {"transformer": [], "audio_transformer": []}
+    hooks = [getattr(pipe, name).register_forward_pre_hook(lambda module, args, kwargs, name=name: seen[name].append(kwargs["conditions"]),
+                                                           with_kwargs=True) for name in seen]  # fmt: skip
+    inputs = dict(num_inference_steps=3, audio_video_guidance_scale=2.0)
+    try:
+        per_call = pipe(**get_dummy_inputs(**inputs))
+        with conditions_per_step(pipe.transformer, pipe.audio_transformer):
+            per_step = pipe(**get_dummy_inputs(**inputs))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for name, conditions in seen.items():  # 3 steps with the call's conditions, then 3 that prepare their own
+        assert conditions[0] is not None and conditions[:3] == [conditions[0]] * 3 and conditions[3:] == [None] * 3, name
+    np.testing.assert_array_equal(per_call.frames, per_step.frames)
+    np.testing.assert_array_equal(per_call.audio, per_step.audio)
 
 
 def test_callback_runs_in_the_video_stage(pipe):

@@ -12,6 +12,7 @@ from avgen.models import TemporalAutoencoder, VideoTransformer
 from avgen.models.text_encoder import build_text_encoder, byte_tokenizer, tiny_text_encoder_config
 from avgen.outputs import AVGenOutput
 from avgen.pipelines import TextToVideoPipeline
+from avgen.profiling import conditions_per_step
 
 TEXT_DIM = 32
 
@@ -309,6 +310,26 @@ def test_callback_on_step_end_sees_and_modifies_tensors(pipe):
     assert seen[0][1] == 1000.0  # the scheduler's first timestep: sigma 1 = pure noise
     assert seen[0][2] == ["latents", "negative_prompt_embeds", "prompt_embeds"]
     assert torch.count_nonzero(latents) == 0  # the last step's replacement is what comes out
+
+
+def test_text_replaced_by_a_callback_is_prepared_again(pipe):
+    """The text is prepared once per call (issue 47), and again when a callback replaces it: the latents are those of
+    forwards that prepare their own text at every step."""
+    def louder(pipeline, step, timestep, callback_kwargs):
+        return {"prompt_embeds": 2 * callback_kwargs["prompt_embeds"]} if step == 0 else {}
+
+    seen = []
+    hook = pipe.transformer.register_forward_pre_hook(lambda module, args, kwargs: seen.append(kwargs["conditions"]), with_kwargs=True)
+    inputs = dict(output_type="latent", num_inference_steps=3, callback_on_step_end=louder, callback_on_step_end_tensor_inputs=["prompt_embeds"])
+    try:
+        per_call = pipe(**get_dummy_inputs(**inputs)).frames
+    finally:
+        hook.remove()
+    assert seen[1] is seen[2] and seen[0] is not seen[1]  # prepared at the start, and after the replacement at step 0
+    with conditions_per_step(pipe.transformer):
+        per_step = pipe(**get_dummy_inputs(**inputs)).frames
+    assert torch.equal(per_call, per_step)
+    assert not torch.equal(per_call, pipe(**get_dummy_inputs(output_type="latent", num_inference_steps=3)).frames)
 
 
 def test_callback_can_interrupt(pipe):

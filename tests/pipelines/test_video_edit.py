@@ -17,6 +17,7 @@ from avgen.muxer import read_video, write_video
 from avgen.outputs import AVGenOutput
 from avgen.pipelines import VideoEditPipeline
 from avgen.pipelines.video_edit import centre_crop_box, changes_sound
+from avgen.profiling import conditions_per_step
 from avgen.training.tasks import edit_transformer_from
 from tests.pipelines.test_text_to_video import TEXT_DIM
 from tests.pipelines.test_text_to_video import get_dummy_components as video_components
@@ -250,6 +251,14 @@ def test_strength_one_is_the_default_from_pure_noise(pipe):
     torch.testing.assert_close(default.frames, pipe(**get_dummy_inputs(strength=1.0, output_type="latent")).frames, rtol=0, atol=0)
     assert default.metadata[0]["strength"] == 1.0
     assert not torch.allclose(default.frames, pipe(**get_dummy_inputs(strength=0.5, output_type="latent")).frames)
+
+
+def test_conditions_prepared_once_per_call_give_the_edit_of_per_step_preparation(pipe):
+    """Issue 47: the text of the three guidance branches is prepared once per call; the edit is bit for bit that of
+    forwards preparing their own at every step."""
+    per_call = pipe(**get_dummy_inputs(output_type="latent", num_inference_steps=3)).frames
+    with conditions_per_step(pipe.transformer):
+        assert torch.equal(pipe(**get_dummy_inputs(output_type="latent", num_inference_steps=3)).frames, per_call)
 
 
 def test_negative_prompt_default_is_empty_string(pipe):

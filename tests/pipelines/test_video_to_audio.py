@@ -17,6 +17,7 @@ from avgen.models.text_encoder import build_text_encoder, byte_tokenizer, tiny_t
 from avgen.muxer import read_video, write_video
 from avgen.outputs import AVGenOutput
 from avgen.pipelines.video_to_audio import VideoToAudioPipeline
+from avgen.profiling import conditions_per_step
 
 SAMPLE_RATE, HOP = 16000, 320  # 50 latent steps per second
 
@@ -345,6 +346,25 @@ def test_long_form_windows_stay_bounded_and_see_their_frames(monkeypatch):
     long_output = pipe(**get_dummy_inputs(video=dummy_frames(48), fps=8, guidance_scale=1.0))
     assert long_output.audio.shape == (1, 1, 96000)
     assert max(steps for steps, _, _ in calls) == 16 and len(calls) == 2 * 25
+
+
+def test_conditions_prepared_once_per_call_give_the_sound_of_per_step_preparation():
+    """Issue 47: the text of the three guidance branches and each window's video are prepared once per call (a
+    window's video at its first step), and the sound, with windows and known audio, is bit for bit that of forwards
+    preparing their own at every step."""
+    pipe = get_pipeline(max_positions=16)  # windows [0, 16) and [9, 25)
+    seen = []
+    hook = pipe.audio_transformer.register_forward_pre_hook(lambda module, args, kwargs: seen.append(kwargs["conditions"]), with_kwargs=True)
+    given = np.linspace(-0.5, 0.5, 4000, dtype=np.float32)  # the first 0.25 s is known
+    inputs = dict(video_guidance_scale=2.0, audio=given, num_inference_steps=3)
+    try:
+        per_call = pipe(**get_dummy_inputs(**inputs)).audio
+    finally:
+        hook.remove()
+    assert len(seen) == 2 * 3 and all(conditions is seen[0] for conditions in seen)
+    assert len(seen[0].memo) == 2  # one projected video per window
+    with conditions_per_step(pipe.audio_transformer):
+        np.testing.assert_array_equal(pipe(**get_dummy_inputs(**inputs)).audio, per_call)
 
 
 def test_window_at_least_the_clip_is_the_single_window_path(pipe):

@@ -17,7 +17,9 @@ missing edit source, duplicate id) is recorded as an error and the others run. O
 (exit 2): an unreadable input, an output folder that cannot be written, a missing model, bad flags. A run with
 failed jobs exits 1.
 
-Output folder: one MP4 per job, written atomically by the muxer (a hidden .partial file, then a rename), and
+Output folder: one MP4 per job, written atomically by the muxer (a hidden .partial file, then a rename) with its
+signed C2PA manifest (avgen.provenance: --c2pa-cert/--c2pa-key, --c2pa-prompt, --no-credentials; the credentials are
+read and checked before any model loads, and each job's edit_source is its edit's parent ingredient), and
 manifest.jsonl: one line per finished job {id, line, status ok|error|skipped, output (relative to the folder),
 seconds, seed, error}, appended with a single write and fsync'ed as each job finishes. Appending costs O(1) a job
 (a rewrite-and-rename would cost O(jobs)); a crash can at worst cut the last line, which the reader ignores. The
@@ -26,7 +28,8 @@ summary.json (this run's counts, seconds, clips per minute), also printed.
 
 Resume: the same command again skips done jobs and makes the others; .partial files a killed run left behind are
 deleted first (a lock file keeps two batches out of one folder, so they cannot be another run's). The muxer writes
-no timestamps and encodes deterministically, so the same job and seed give byte-identical files on the same
+no timestamps and encodes deterministically, so the same job and seed give byte-identical files, all but the C2PA
+manifest (its ids and signature are new for each file; the media it signs are not), on the same
 machine and library versions with the same number of torch threads (--threads; the engines agree too). The thread
 count matters because a matrix product's float sums are split, and so rounded, by thread: the default, torch's
 own count locally and 1 per Ray actor, gives frames a few levels of 255 apart between the engines.
@@ -45,6 +48,8 @@ import re
 import sys
 import time
 from pathlib import Path
+
+from avgen import provenance
 
 MANIFEST = "manifest.jsonl"
 SUMMARY = "summary.json"
@@ -182,7 +187,10 @@ class Manifest:
 class Runner:
     """Loads the pipelines the jobs need, once, and makes one job at a time into `out_dir`."""
 
-    def __init__(self, out_dir: str, model: str | None = None, edit_model: str | None = None, threads: int | None = None):
+    def __init__(
+        self, out_dir: str, model: str | None = None, edit_model: str | None = None, threads: int | None = None,
+        credentials="auto", include_prompt: bool = False,
+    ):  # fmt: skip
         import torch
 
         from avgen.pipelines import AVGenPipeline, VideoEditPipeline
@@ -190,6 +198,7 @@ class Runner:
         if threads is not None:
             torch.set_num_threads(threads)
         self.out_dir, self.model, self.edit_model = Path(out_dir), model, edit_model
+        self.credentials, self.include_prompt = credentials, include_prompt
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.pipes = {}
         for kind, cls, folder in (("generate", AVGenPipeline, model), ("edit", VideoEditPipeline, edit_model)):
@@ -199,15 +208,21 @@ class Runner:
 
     def __call__(self, job: dict) -> dict:
         import torch
+        from tqdm import tqdm
+
+        from avgen.vocabulary import vocabulary_notes
 
         start = time.perf_counter()
         try:
             pipe = self.pipes[job["kind"]]
             extra = {"upsample": pipe.upsampler is not None} if job["kind"] == "generate" else {}
             generator = torch.Generator(self.device).manual_seed(job["seed"])
-            output = pipe(**job["args"], **extra, generator=generator)
+            note = lambda line: tqdm.write(f"avgen batch: job {job['id']}: {line}", file=sys.stderr)  # noqa: E731
+            with vocabulary_notes(note):  # prompt words the model was never trained on, before it computes
+                output = pipe(**job["args"], **extra, generator=generator)
             output.metadata[0].update(model=self.model if job["kind"] == "generate" else self.edit_model, job_id=job["id"])
-            output.save(self.out_dir / job["output"])
+            source = job["args"].get("video")  # an edit's source: the manifest's parent ingredient
+            output.save(self.out_dir / job["output"], credentials=self.credentials, include_prompt=self.include_prompt, source=source)
         except Exception as error:  # one failed job (too long for the model, out of memory, ...) must not stop the batch
             message = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
             return row(job["id"], job["line"], "error", None, time.perf_counter() - start, job["seed"], message)
@@ -279,6 +294,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-gpus-per-worker", type=float, default=None, help="ray: GPUs per actor (default: 1 if the cluster has GPUs, else 0)")
     parser.add_argument("--batch-size", type=int, default=1, help="ray: jobs per actor call; 1 reports each job as it ends (default 1)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads per generating process (default: torch's own count locally, 1 per Ray actor); equal counts give byte-equal files")
+    provenance.add_arguments(parser)
 
 
 def _fail(message: str) -> int:
@@ -321,7 +337,9 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"cannot read {args.input!r}: {error}")
     try:
         runner_kwargs = dict(out_dir=str(out_dir), threads=args.threads, **find_models(args, {job["kind"] for job in jobs}))
-    except FileNotFoundError as error:
+        # read and checked once, here; the Ray actors get them with the rest
+        runner_kwargs.update(credentials=provenance.credentials_from_args(args), include_prompt=args.c2pa_prompt)
+    except (FileNotFoundError, ValueError) as error:
         return _fail(str(error))
 
     try:

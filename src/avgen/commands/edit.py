@@ -3,7 +3,9 @@
 VideoEditPipeline does the work: the frames are centre-cropped and resized to the model's native size (64 x 64
 for the tiny preset), edited, and written with the input's own sound, or with new sound when the instruction
 changes it (rain, night, ...) and the model has the audio components (--regenerate-audio / --keep-audio force
-either). Everything that can be checked without the model is checked before it is loaded.
+either). Everything that can be checked without the model is checked before it is loaded. The MP4 carries a signed
+C2PA manifest of an edit (the input as its parent ingredient; avgen.provenance's flags), and instruction words the
+model was never trained on are named in one "note:" line (avgen.vocabulary).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import json
 import sys
 import time
 from pathlib import Path
+
+from avgen import provenance
+from avgen.vocabulary import vocabulary_notes
 
 # The shipped edit model: a folder written by VideoEditPipeline.save_pretrained. Its transformer differs from the
 # text-to-video one (twice the input channels), so it has a folder of its own beside weights/tiny.
@@ -40,6 +45,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     sound.add_argument("--keep-audio", dest="regenerate_audio", action="store_const", const=False, help="keep the input's sound")
     parser.add_argument("--model", default=str(DEFAULT_MODEL), help="pipeline folder (default: the shipped edit weights)")
+    provenance.add_arguments(parser)
 
 
 def _fail(message: str) -> int:
@@ -47,6 +53,7 @@ def _fail(message: str) -> int:
     return 2
 
 
+@vocabulary_notes()  # the pipeline's unknown-word warning as one "note:" line
 def run(args: argparse.Namespace) -> int:
     from avgen import muxer, validation
 
@@ -74,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         validation.check_target(args.output, muxer.VIDEO_SUFFIXES, "--output")
         if Path(args.input).resolve() == Path(args.output).resolve():
             raise ValueError("the output must not overwrite the input")
+        credentials = provenance.credentials_from_args(args)
     except ValueError as error:
         return _fail(str(error))
 
@@ -97,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         return _fail(str(error))
     output.metadata[0]["model"] = str(model)
-    path = output.save(args.output)
+    path = output.save(args.output, credentials=credentials, include_prompt=args.c2pa_prompt, source=args.input)
     frames = output.video(0)
     sound = "new sound" if output.metadata[0]["regenerate_audio"] else "sound kept" if output.audio is not None else "silent"
     seconds = len(frames) / output.fps

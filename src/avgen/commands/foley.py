@@ -1,7 +1,9 @@
 """`avgen foley in.mp4 -o out.mp4`: add generated, synchronized sound to a video.
 
 The video stream is copied packet for packet (muxer.add_audio), never re-encoded, so the pictures are
-exactly the input's; the new AAC track replaces any audio the input had.
+exactly the input's; the new AAC track replaces any audio the input had. The MP4 carries a signed C2PA manifest
+of an edit with the input as its parent ingredient (avgen.provenance's flags); prompt words the model was never
+trained on are named in one "note:" line (avgen.vocabulary).
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ import argparse
 import sys
 import time
 from pathlib import Path
+
+from avgen import provenance
+from avgen.vocabulary import vocabulary_notes
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -21,8 +26,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance on the prompt (1 = off)")
     parser.add_argument("--video-guidance", type=float, default=1.0, help="guidance on the video (1 = off, the default)")
     parser.add_argument("--model", default=None, help="AVGenPipeline folder or hub id (default: the shipped weights, weights/tiny)")
+    provenance.add_arguments(parser)
 
 
+@vocabulary_notes()  # the pipeline's unknown-word warning as one "note:" line
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -40,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         if Path(args.input).resolve() == Path(args.output).resolve():
             raise ValueError("the output must not overwrite the input")
         model = resolve_weights(args.model)
+        credentials = provenance.credentials_from_args(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"avgen foley: {error}", file=sys.stderr)
         return 2
@@ -61,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"avgen foley: {error}", file=sys.stderr)
         return 2
     metadata = {**output.metadata[0], "model": str(model)}
-    path = muxer.add_audio(args.input, output.audio[0], output.sample_rate, args.output, metadata)
+    sign = provenance.signing_step(metadata, credentials, args.c2pa_prompt, source=args.input)  # an edit of the input
+    path = muxer.add_audio(args.input, output.audio[0], output.sample_rate, args.output, metadata, sign=sign)
     seconds = output.audio.shape[-1] / output.sample_rate
     print(f"{path}  {seconds:.2f} s  {time.perf_counter() - start:.1f} s taken")
     return 0

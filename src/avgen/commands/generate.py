@@ -1,8 +1,10 @@
 """`avgen generate "prompt" -o out.mp4`: text -> video with synchronized sound (AVGenPipeline), one MP4.
 
 Every argument, the target and the weights are checked before the model is loaded; the MP4 is written
-atomically (muxer), with the provenance (prompt, seed, model version) as tags. Prints one line at the end:
-path, duration, resolution, fps and the seconds it took.
+atomically (muxer), with the provenance (prompt, seed, model version) as tags and a signed C2PA manifest
+(avgen.provenance: --c2pa-cert/--c2pa-key, --c2pa-prompt, --no-credentials). Prompt words the model was never
+trained on are named in one "note:" line before it computes (avgen.vocabulary). Prints one line at the end:
+path, duration, resolution, fps and the seconds it took; with --profile, then the seconds of each stage.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+
+from avgen import provenance
+from avgen.vocabulary import vocabulary_notes
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +35,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-audio", action="store_true", help="a silent clip (the audio models are not run)")
     parser.add_argument("--no-upsample", action="store_true", help="keep the video model's resolution (no 2x upsampler)")
     parser.add_argument("--model", default=None, help="AVGenPipeline folder or hub id (default: the shipped weights, weights/tiny)")
+    parser.add_argument("--profile", action="store_true", help="after the summary, print the seconds of each stage (loading, "
+                        "text encoders, video transformer, decodes, upsampler, audio transformer, mux)")
+    provenance.add_arguments(parser)
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -58,10 +66,12 @@ def check_args(args: argparse.Namespace) -> None:
     validation.check_target(args.output, muxer.VIDEO_SUFFIXES, "--output")  # an .mp4 in a folder that can be written
 
 
+@vocabulary_notes()  # the pipeline's unknown-word warning as one "note:" line
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         check_args(args)
+        credentials = provenance.credentials_from_args(args)  # read and checked before the model loads
     except ValueError as error:
         print(f"avgen generate: {error}", file=sys.stderr)
         return 2
@@ -69,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from avgen.pipelines.text_to_audio_video import AVGenPipeline, resolve_weights
+    from avgen.profiling import PipelineProfile
 
     try:
         model = resolve_weights(args.model)
@@ -76,7 +87,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"avgen generate: {error}", file=sys.stderr)
         return 2
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    pipe = AVGenPipeline.from_pretrained(model).to(device)
+    profile = PipelineProfile(device, enabled=args.profile)  # hooks on the pipeline's modules, only with --profile
+    with profile.stage("loading"):
+        pipe = AVGenPipeline.from_pretrained(model).to(device)
+    profile.attach(pipe)
     try:  # what only the model can tell (a duration longer than it covers, a size it cannot make)
         output = pipe(
             args.prompt,
@@ -99,7 +113,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"avgen generate: {error}", file=sys.stderr)
         return 2
     output.metadata[0]["model"] = str(model)
-    path = output.save(args.output)
+    with profile.stage("mux"):
+        path = output.save(args.output, credentials=credentials, include_prompt=args.c2pa_prompt)
     num_frames, height, width = output.frames.shape[1:4]  # (1, F, H, W, 3)
-    print(f"{path}  {num_frames / output.fps:.2f} s  {width}x{height}  {output.fps} fps  {time.perf_counter() - start:.1f} s taken")
+    taken = time.perf_counter() - start
+    print(f"{path}  {num_frames / output.fps:.2f} s  {width}x{height}  {output.fps} fps  {taken:.1f} s taken")
+    if args.profile:
+        print(profile.report(taken))
     return 0

@@ -142,9 +142,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`avgen train-tokenizer OUT`: BPE over world captions and edit instructions of the training phrasing only
-    (never held-out words or pairs)."""
+    (never held-out words or pairs), and OUT/vocabulary.json (avgen.vocabulary), which the training copies into the
+    pipeline folder with the tokenizer."""
     import numpy as np
 
+    from avgen.vocabulary import write_vocabulary
     from avgen.world.captions import caption
     from avgen.world.edits import sample_edit_pair
     from avgen.world.spec import sample_spec
@@ -154,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
     captions += [sample_edit_pair(rng, split="train", phrasing="train").instruction for _ in range(args.captions // 4)]  # the edit model's
     tokenizer = train_caption_tokenizer(captions, args.vocab_size)
     tokenizer.save_pretrained(args.out_dir)
+    write_vocabulary(args.out_dir)  # the words it learnt from, beside it: the pipelines name a prompt's other words
     lengths = [len(ids) for ids in tokenizer(captions[:1000]).input_ids]
     print(f"tokenizer of {len(tokenizer)} entries written to {args.out_dir}; {np.mean(lengths):.1f} tokens per caption (max {max(lengths)})")
     return 0

@@ -21,6 +21,10 @@ sequence: one token per audio latent step.
 - Positions: learned 1D embeddings of `max_positions` steps, relative to the window. Longer audio is made
   with multi-diffusion over windows (avgen.long_form) and `audio_step_offset` tells a window where it
   starts so it gathers the right frames.
+- Per-call conditions (issue 47): the projected text, every block's cross-attention keys and values and the
+  video of each window (its frames projected, plus the positions) are the same at every sampling step, so a
+  pipeline prepares them once per call (`prepare_conditions` -> AudioConditions) and passes them to each step;
+  without them the forward prepares its own, with the same operations (the same numbers).
 - The latent clock (sample_rate, hop_length) is the audio autoencoder's; it is stored here too because the
   model is only valid on latents of that rate. A pipeline must check that both configs agree.
 
@@ -41,12 +45,23 @@ from diffusers.utils import BaseOutput
 from torch import nn
 
 from ..clock import AVClock
-from .transformer_video import TransformerBlock, text_attention_mask
+from .transformer_video import TextConditions, TransformerBlock, run_blocks
 
 
 @dataclass
 class AudioTransformerOutput(BaseOutput):
     sample: torch.Tensor  # (B, C, T): the predicted velocity
+
+
+@dataclass(eq=False)
+class AudioConditions(TextConditions):
+    """TextConditions (the text, B rows = all guidance branches) and the video they go with, as the audio model
+    reads them at every sampling step of a call: video_features (B, F, D_video) of the clip's F frames, None =
+    the null video; fps int or (B,). Each window's video conditioning (B, T, D: its frames projected, plus the
+    positions) is kept in `memo` by the window's length and offset at its first step."""
+
+    video_features: torch.Tensor | None = None
+    fps: torch.Tensor | int | None = None
 
 
 class AudioTransformer(ModelMixin, ConfigMixin):
@@ -128,11 +143,42 @@ class AudioTransformer(ModelMixin, ConfigMixin):
         indices = indices.to(video_features.device)[:, :, None].expand(-1, -1, video_features.shape[-1])  # (B, T, D_video)
         return torch.gather(video_features, 1, indices)
 
+    def prepare_conditions(
+        self,
+        encoder_hidden_states: torch.Tensor,
+        encoder_attention_mask: torch.Tensor | None = None,
+        video_features: torch.Tensor | None = None,
+        fps: torch.Tensor | int | None = None,
+    ) -> AudioConditions:
+        """The text and video as every step's forward reads them, once per pipeline call: encoder_hidden_states
+        (B, L, text_dim) and its (B, L) 1/0 mask, video_features (B, F, video_dim) at `fps` (None: null video),
+        B = all guidance branches -> AudioConditions (projected text, every block's cross-attention keys and
+        values; each window's video at its first step). Pass it as `conditions` to each forward with that batch."""
+        return self._conditions(encoder_hidden_states, encoder_attention_mask, video_features, fps, per_call=True)
+
+    def _conditions(self, encoder_hidden_states, encoder_attention_mask, video_features, fps, per_call: bool) -> AudioConditions:
+        batch = encoder_hidden_states.shape[0]
+        if video_features is not None and (video_features.ndim != 3 or video_features.shape[::2] != (batch, self.config.video_dim)):
+            raise ValueError(f"video_features must be (B={batch}, F, {self.config.video_dim}); got {tuple(video_features.shape)}")
+        if video_features is not None and fps is None:
+            raise ValueError("fps is needed to align video_features with the audio latent steps")
+        states = self.text_proj(encoder_hidden_states)  # (B, L, D)
+        return AudioConditions.of(self.blocks, states, encoder_attention_mask, per_call, video_features=video_features, fps=fps)
+
+    def video_conditioning(self, conditions: AudioConditions, steps: int, audio_step_offset: int, dtype: torch.dtype) -> torch.Tensor:
+        """The video of steps offset .. offset + steps - 1, one frame per step at the step's centre, projected,
+        plus the positions: (B, T, D)."""
+        if conditions.video_features is None:
+            video = self.null_video_features.expand(conditions.batch_size, steps, -1)  # (B, T, D_video)
+        else:
+            video = self.align_video_features(conditions.video_features, steps, conditions.fps, audio_step_offset)  # (B, T, D_video)
+        return self.video_proj(video.to(dtype)) + self.pos_embed[:steps]  # (B, T, D)
+
     def forward(
         self,
         hidden_states: torch.Tensor,
         timestep: torch.Tensor | float,
-        encoder_hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None,
         encoder_attention_mask: torch.Tensor | None = None,
         video_features: torch.Tensor | None = None,
         fps: torch.Tensor | int | None = None,
@@ -140,12 +186,16 @@ class AudioTransformer(ModelMixin, ConfigMixin):
         known_mask: torch.Tensor | None = None,
         audio_step_offset: int = 0,
         return_dict: bool = True,
+        conditions: AudioConditions | None = None,
     ) -> AudioTransformerOutput | tuple:
         """hidden_states (B, C, T) noisy latents x_t; timestep (B,) or scalar flow time t; encoder_hidden_states
         (B, L, text_dim); encoder_attention_mask (B, L), 1 = token, 0 = padding; video_features (B, F, video_dim)
         for the clip's F frames at `fps` (int or (B,)), None = null video; known_latents (B, C, T) and
         known_mask (B, 1, T), 1 = given, both or neither (None = generate everything); audio_step_offset: the
-        first step's index in the clip (windows of long form). Returns the velocity (B, C, T)."""
+        first step's index in the clip (windows of long form). conditions: prepare_conditions(encoder_hidden_states,
+        encoder_attention_mask, video_features, fps), made once per sampling call and given to each step (the
+        text, video and fps arguments are then not read); None: prepared here from them, the same numbers.
+        Returns the velocity (B, C, T)."""
         batch, channels, steps = hidden_states.shape
         if steps > self.config.max_positions:
             raise ValueError(f"{steps} latent steps exceed max_positions {self.config.max_positions}; use avgen.long_form windows")
@@ -156,8 +206,10 @@ class AudioTransformer(ModelMixin, ConfigMixin):
                 f"known_latents must be {tuple(hidden_states.shape)} and known_mask {(batch, 1, steps)}; "
                 f"got {tuple(known_latents.shape)} and {tuple(known_mask.shape)}"
             )
-        if video_features is not None and (video_features.ndim != 3 or video_features.shape[::2] != (batch, self.config.video_dim)):
-            raise ValueError(f"video_features must be (B={batch}, F, {self.config.video_dim}); got {tuple(video_features.shape)}")
+        if conditions is None:  # per step: the text's projection here, its keys and values in each block
+            conditions = self._conditions(encoder_hidden_states, encoder_attention_mask, video_features, fps, per_call=False)
+        if conditions.batch_size != batch:
+            raise ValueError(f"the text and video are for a batch of {conditions.batch_size}; hidden_states has {batch}")
 
         # 1. Tokens: [x_t, known * mask, mask] per step -> (B, T, D)
         if known_latents is None:
@@ -167,29 +219,17 @@ class AudioTransformer(ModelMixin, ConfigMixin):
         tokens = torch.cat([hidden_states, known_latents * known_mask, known_mask], dim=1)  # (B, 2C + 1, T)
         hidden_states = self.proj_in(tokens.transpose(1, 2))  # (B, T, D)
 
-        # 2. Video, one frame per step at the step's centre, projected; plus positions -> (B, T, D)
-        if video_features is None:
-            video = self.null_video_features.expand(batch, steps, -1)  # (B, T, D_video)
-        else:
-            if fps is None:
-                raise ValueError("fps is needed to align video_features with the audio latent steps")
-            video = self.align_video_features(video_features, steps, fps, audio_step_offset)  # (B, T, D_video)
-        conditioning = self.video_proj(video.to(hidden_states.dtype)) + self.pos_embed[:steps]  # (B, T, D)
+        # 2. Video of this window, one frame per step at the step's centre, projected; plus positions -> (B, T, D)
+        window, dtype = (steps, audio_step_offset), hidden_states.dtype
+        conditioning = conditions.cached((window, dtype), lambda: self.video_conditioning(conditions, *window, dtype))
 
-        # 3. Text to the model width; flow time -> embedding -> shared modulation
-        encoder_hidden_states = self.text_proj(encoder_hidden_states)  # (B, L, D)
-        mask = text_attention_mask(encoder_attention_mask)  # (B, 1, 1, L) or None
+        # 3. Text (prepared); flow time -> embedding -> shared modulation
         timestep = torch.as_tensor(timestep, device=hidden_states.device, dtype=torch.float32).expand(batch)
         embedding = self.time_embedding(self.time_proj(timestep * self.config.timestep_scale).to(hidden_states.dtype))  # (B, D)
         modulation = self.modulation(F.silu(embedding)).view(batch, 6, self.config.dim)  # (B, 6, D)
 
         # 4. Blocks, video and positions added to the input of each one
-        for block in self.blocks:
-            hidden_states = hidden_states + conditioning
-            if torch.is_grad_enabled() and self.gradient_checkpointing:
-                hidden_states = self._gradient_checkpointing_func(block, hidden_states, encoder_hidden_states, modulation, mask)
-            else:
-                hidden_states = block(hidden_states, encoder_hidden_states, modulation, mask)  # (B, T, D)
+        hidden_states = run_blocks(self, hidden_states, conditioning, conditions, modulation)  # (B, T, D)
 
         # 5. Modulated output projection -> (B, C, T)
         shift, scale = (self.modulation_table_out + embedding[:, None]).unbind(1)  # each (B, D)

@@ -12,6 +12,10 @@ One class builds every size, from the unit-test model to the paper's 1B and 30B 
   would add 6 * dim^2 per block: 40B parameters at the 30B shape instead of 29B.
 - optional (session 11, see the Args): text states standardized per feature with the text encoder's fixed
   statistics before the projection, and the pooled text added to the time embedding (SD3's pooled path).
+- per-call conditions (issue 47): what depends on the text alone - its projection, the pooled text, the
+  cross-attention keys and values of every block - and the positions are the same at every sampling step, so
+  a pipeline prepares them once per call (`prepare_conditions` -> TextConditions) and passes them to each
+  step's forward; without them the forward prepares its own, with the same operations (the same numbers).
 The shared modulation (hence every gate) and the output projection start at zero (DiT's adaLN-zero): a
 fresh model predicts velocity 0 and its self-attention and MLP branches start closed; the cross-attention
 is not modulated (PixArt-alpha), so it is open from the start.
@@ -26,8 +30,8 @@ output is the velocity dx_t/dt.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -43,14 +47,17 @@ class VideoTransformerOutput(BaseOutput):
     sample: torch.Tensor  # (B, out_channels, F, H, W): the predicted velocity
 
 
-def flops_per_token(config: Mapping, num_tokens: int, num_text_tokens: int) -> float:
+def flops_per_token(config: Mapping, num_tokens: int, num_text_tokens: int, prepared_text: bool = False) -> float:
     """Forward FLOPs per video token (2 per multiply-add; attention included; norms and activations not).
 
     num_tokens: video tokens per sample (F' * H' * W' / prod(patch_size)); num_text_tokens: L.
     Per-text-token and per-sample work (text projection, cross-attention keys/values, time embedding)
     is spread over the video tokens. A training step costs about 3x this (backward = 2x forward).
+    prepared_text: a forward given `conditions` (the text projection and cross-attention keys/values were
+    computed once per call, by prepare_conditions), so they are left out.
     """
-    dim, ffn, layers, text = config["dim"], config["ffn_dim"], config["num_layers"], num_text_tokens / num_tokens
+    dim, ffn, layers = config["dim"], config["ffn_dim"], config["num_layers"]
+    text = 0 if prepared_text else num_text_tokens / num_tokens
     patch = config["patch_size"][0] * config["patch_size"][1] * config["patch_size"][2]
     freq = config["timestep_embedding_dim"]
     per_block = (
@@ -68,7 +75,8 @@ def flops_per_token(config: Mapping, num_tokens: int, num_text_tokens: int) -> f
 
 
 class Attention(nn.Module):
-    """Multi-head attention of `hidden_states` (B, N, D) to `context` (B, M, D) (itself for self-attention)."""
+    """Multi-head attention of `hidden_states` (B, N, D) to `context` (B, M, D) (itself for self-attention), or to
+    its precomputed `key_value` (a context that is the same at every call, as the text at every sampling step)."""
 
     def __init__(self, dim: int, num_heads: int):
         super().__init__()
@@ -78,14 +86,25 @@ class Attention(nn.Module):
         self.value = nn.Linear(dim, dim, bias=False)
         self.out = nn.Linear(dim, dim, bias=False)
 
+    def split_heads(self, states: torch.Tensor) -> torch.Tensor:
+        """(B, M, D) -> (B, heads, M, d): split D into heads, then move heads forward."""
+        batch, _, dim = states.shape
+        return states.view(batch, -1, self.num_heads, dim // self.num_heads).transpose(1, 2)
+
+    def key_value(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, M, D) context -> its key and value, each (B, heads, M, d)."""
+        return self.split_heads(self.key(context)), self.split_heads(self.value(context))
+
     def forward(
-        self, hidden_states: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None = None
+        self,
+        hidden_states: torch.Tensor,
+        context: torch.Tensor | None,
+        mask: torch.Tensor | None = None,
+        key_value: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         batch, length, dim = hidden_states.shape
-        heads = (batch, -1, self.num_heads, dim // self.num_heads)  # split D into heads, then move heads forward
-        query = self.query(hidden_states).view(heads).transpose(1, 2)  # (B, heads, N, d)
-        key = self.key(context).view(heads).transpose(1, 2)  # (B, heads, M, d)
-        value = self.value(context).view(heads).transpose(1, 2)  # (B, heads, M, d)
+        query = self.split_heads(self.query(hidden_states))  # (B, heads, N, d)
+        key, value = self.key_value(context) if key_value is None else key_value  # each (B, heads, M, d)
         attended = F.scaled_dot_product_attention(query, key, value, attn_mask=mask)  # (B, heads, N, d)
         return self.out(attended.transpose(1, 2).reshape(batch, length, dim))
 
@@ -121,6 +140,48 @@ def text_attention_mask(encoder_attention_mask: torch.Tensor | None) -> torch.Te
     return mask
 
 
+@dataclass(eq=False)
+class TextConditions:
+    """The text as the blocks read it, the same at every sampling step of a pipeline call: prepared once per call
+    (VideoTransformer / AudioTransformer.prepare_conditions) instead of once per step (issue 47). For B rows (all
+    guidance branches, as the forward gets them), L text tokens, D = dim, `heads` heads of d = D / heads:
+
+    states: (B, L, D) the projected text; mask: (B, 1, 1, L) boolean, True = attend (None: every token);
+    keys_values: per block, its cross-attention's key and value, each (B, heads, L, d); None: each block
+    computes its own (the forward given no conditions); pooled: (B, D), the video model's pooled text
+    (pooled_text_proj's output), else None. `memo` (filled by `cached`) keeps other per-call constants that
+    depend on the step's shapes but not on the step (the positions of a latent grid, the fps embedding, the audio
+    model's video of a window).
+    """
+
+    states: torch.Tensor
+    mask: torch.Tensor | None
+    keys_values: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+    pooled: torch.Tensor | None = None
+    memo: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, blocks: nn.ModuleList, states: torch.Tensor, encoder_attention_mask: torch.Tensor | None,
+           per_call: bool = True, **extra) -> TextConditions:
+        """From the projected (B, L, D) text and its (B, L) 1/0 mask; per_call: also the blocks' keys and values."""
+        keys_values = [block.cross_attention.key_value(states) for block in blocks] if per_call else None
+        return cls(states, text_attention_mask(encoder_attention_mask), keys_values, **extra)
+
+    @property
+    def batch_size(self) -> int:
+        return self.states.shape[0]
+
+    def key_value(self, index: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Block `index`'s cross-attention key and value, or None when the block computes them."""
+        return None if self.keys_values is None else self.keys_values[index]
+
+    def cached(self, key, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """compute(), once per key for these conditions."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
+
+
 class TransformerBlock(nn.Module):
     """Modulated self-attention, then cross-attention to the text, then the modulated MLP."""
 
@@ -134,17 +195,36 @@ class TransformerBlock(nn.Module):
         self.feed_forward = FeedForward(dim, ffn_dim)
         self.modulation_table = nn.Parameter(torch.zeros(6, dim))  # this block's offset to the shared modulation
 
-    def forward(self, hidden_states, encoder_hidden_states, modulation, encoder_attention_mask):
-        # hidden_states (B, N, D), encoder_hidden_states (B, L, D), modulation (B, 6, D), mask (B, 1, 1, L)
+    def forward(self, hidden_states, encoder_hidden_states, modulation, encoder_attention_mask, cross_key_value=None):
+        # hidden_states (B, N, D), encoder_hidden_states (B, L, D), modulation (B, 6, D), mask (B, 1, 1, L);
+        # cross_key_value: the cross-attention's key and value of encoder_hidden_states, each (B, heads, L, d),
+        # when prepared once per call (TextConditions), else None
         shift_attention, scale_attention, gate_attention, shift_mlp, scale_mlp, gate_mlp = (
             modulation + self.modulation_table
         )[:, :, None].unbind(1)  # each (B, 1, D)
         normed = self.norm1(hidden_states) * (1 + scale_attention) + shift_attention
         hidden_states = hidden_states + gate_attention * self.self_attention(normed, normed)
         normed = self.norm2(hidden_states)
-        hidden_states = hidden_states + self.cross_attention(normed, encoder_hidden_states, encoder_attention_mask)
+        hidden_states = hidden_states + self.cross_attention(
+            normed, encoder_hidden_states, encoder_attention_mask, cross_key_value
+        )
         normed = self.norm3(hidden_states) * (1 + scale_mlp) + shift_mlp
         return hidden_states + gate_mlp * self.feed_forward(normed)  # (B, N, D)
+
+
+def run_blocks(model: ModelMixin, hidden_states: torch.Tensor, addend: torch.Tensor, conditions: TextConditions,
+               modulation: torch.Tensor) -> torch.Tensor:
+    """`model.blocks` in turn on (B, N, D) tokens, `addend` ((1 or B, N, D): the positions, and the audio model's
+    video) added to the input of each, cross-attending to the prepared text; checkpointed when training with
+    gradient checkpointing on."""
+    for index, block in enumerate(model.blocks):
+        hidden_states = hidden_states + addend
+        inputs = (hidden_states, conditions.states, modulation, conditions.mask, conditions.key_value(index))
+        if torch.is_grad_enabled() and model.gradient_checkpointing:
+            hidden_states = model._gradient_checkpointing_func(block, *inputs)
+        else:
+            hidden_states = block(*inputs)  # (B, N, D)
+    return hidden_states
 
 
 class VideoTransformer(ModelMixin, ConfigMixin):
@@ -250,20 +330,49 @@ class VideoTransformer(ModelMixin, ConfigMixin):
         self.text_mean.copy_(mean)
         self.text_scale.copy_(scale)
 
+    def prepare_conditions(
+        self, encoder_hidden_states: torch.Tensor, encoder_attention_mask: torch.Tensor | None = None
+    ) -> TextConditions:
+        """The text as every step's forward reads it, once per pipeline call: (B, L, text_dim) states and their
+        (B, L) 1/0 mask, B = all guidance branches -> TextConditions (projected text, pooled text, every block's
+        cross-attention keys and values). Pass the result as `conditions` to each forward with that batch."""
+        return self._text_conditions(encoder_hidden_states, encoder_attention_mask, per_call=True)
+
+    def _text_conditions(self, encoder_hidden_states, encoder_attention_mask, per_call: bool) -> TextConditions:
+        if self.config.text_standardization:
+            encoder_hidden_states = (encoder_hidden_states - self.text_mean) * self.text_scale
+        states = self.text_proj(encoder_hidden_states)  # (B, L, D)
+        pooled = None
+        if self.pooled_text_proj is not None:
+            pooled = self.pooled_text_proj(masked_mean(states, encoder_attention_mask))  # (B, D)
+        return TextConditions.of(self.blocks, states, encoder_attention_mask, per_call, pooled=pooled)
+
+    def positions(self, grid: tuple[int, int, int], frame_offset: int = 0) -> torch.Tensor:
+        """The learned positions of a (F', H', W') token grid from latent frame `frame_offset`: (1, N, D)."""
+        return (
+            self.pos_embed_frames[frame_offset : frame_offset + grid[0], None, None]
+            + self.pos_embed_height[None, : grid[1], None]
+            + self.pos_embed_width[None, None, : grid[2]]
+        ).reshape(1, -1, self.config.dim)
+
     def forward(
         self,
         hidden_states: torch.Tensor,
-        encoder_hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None,
         timestep: torch.Tensor | float,
         fps: torch.Tensor | int,
         encoder_attention_mask: torch.Tensor | None = None,
         return_dict: bool = True,
         frame_offset: int = 0,
+        conditions: TextConditions | None = None,
     ) -> VideoTransformerOutput | tuple:
         """hidden_states (B, in_channels, F, H, W) noisy latents x_t; encoder_hidden_states (B, L, text_dim);
         timestep (B,) or scalar flow time t; fps (B,) or int; encoder_attention_mask (B, L), 1 = token,
         0 = padding. frame_offset: the latent frame index of hidden_states' first frame in the whole clip
         (a training window cut from a longer clip keeps its place, so every learned frame position trains).
+        conditions: prepare_conditions(encoder_hidden_states, encoder_attention_mask), made once per sampling
+        call and given to each step (the text is not read again; its positions are kept for the next step);
+        None: prepared here from encoder_hidden_states, the same numbers.
         Returns the velocity (B, out_channels, F, H, W)."""
         batch, _, frames, height, width = hidden_states.shape
         patch_frames, patch_height, patch_width = self.config.patch_size
@@ -277,37 +386,33 @@ class VideoTransformer(ModelMixin, ConfigMixin):
             raise ValueError(f"{grid} tokens (F, H, W) from frame {frame_offset} exceed pos_embed_size "
                              f"{tuple(self.config.pos_embed_size)}")
 
+        if conditions is None:  # per step: the text's projection here, its keys and values in each block
+            conditions = self._text_conditions(encoder_hidden_states, encoder_attention_mask, per_call=False)
+        elif conditions.batch_size != batch:
+            raise ValueError(f"conditions were prepared for a batch of {conditions.batch_size}; hidden_states has {batch}")
+
         # 1. Patchify: (B, C, F, H, W) -> (B, N, D), tokens ordered frame-major then row-major
         hidden_states = self.patch_embed(hidden_states).flatten(2).transpose(1, 2)  # (B, N, D)
-        positions = (
-            self.pos_embed_frames[frame_offset : frame_offset + grid[0], None, None]
-            + self.pos_embed_height[None, : grid[1], None]
-            + self.pos_embed_width[None, None, : grid[2]]
-        ).reshape(1, -1, self.config.dim)  # (1, N, D)
+        positions = conditions.cached(("positions", grid, frame_offset), lambda: self.positions(grid, frame_offset))  # (1, N, D)
 
-        # 2. Conditioning: text to the model width; flow time + fps -> one embedding -> shared modulation
-        if self.config.text_standardization:
-            encoder_hidden_states = (encoder_hidden_states - self.text_mean) * self.text_scale
-        encoder_hidden_states = self.text_proj(encoder_hidden_states)  # (B, L, D)
-        mask = text_attention_mask(encoder_attention_mask)
+        # 2. Conditioning: the text (prepared); flow time + fps (+ pooled text) -> one embedding -> shared modulation
         timestep = torch.as_tensor(timestep, device=hidden_states.device, dtype=torch.float32).expand(batch)
-        fps = torch.as_tensor(fps, device=hidden_states.device, dtype=torch.float32).expand(batch)
         dtype = hidden_states.dtype
+
+        def fps_embedding() -> torch.Tensor:  # (B, D)
+            rates = torch.as_tensor(fps, device=hidden_states.device, dtype=torch.float32).expand(batch)
+            return self.fps_embedding(self.time_proj(rates).to(dtype))
+
         embedding = self.time_embedding(self.time_proj(timestep * self.config.timestep_scale).to(dtype))  # (B, D)
-        embedding = embedding + self.fps_embedding(self.time_proj(fps).to(dtype))  # (B, D)
-        if self.pooled_text_proj is not None:
-            embedding = embedding + self.pooled_text_proj(masked_mean(encoder_hidden_states, encoder_attention_mask))
+        # a pipeline's fps is one number for the whole call: its embedding is kept with the conditions
+        constant_fps = isinstance(fps, (int, float))
+        embedding = embedding + (conditions.cached(("fps", fps, dtype), fps_embedding) if constant_fps else fps_embedding())
+        if conditions.pooled is not None:
+            embedding = embedding + conditions.pooled
         modulation = self.modulation(F.silu(embedding)).view(batch, 6, self.config.dim)  # (B, 6, D)
 
         # 3. Blocks, the positions added to the input of each one
-        for block in self.blocks:
-            hidden_states = hidden_states + positions
-            if torch.is_grad_enabled() and self.gradient_checkpointing:
-                hidden_states = self._gradient_checkpointing_func(
-                    block, hidden_states, encoder_hidden_states, modulation, mask
-                )
-            else:
-                hidden_states = block(hidden_states, encoder_hidden_states, modulation, mask)  # (B, N, D)
+        hidden_states = run_blocks(self, hidden_states, positions, conditions, modulation)  # (B, N, D)
 
         # 4. Modulated output projection, unpatchify: (B, N, p_f * p_h * p_w * C_out) -> (B, C_out, F, H, W)
         shift, scale = (self.modulation_table_out + embedding[:, None]).unbind(1)  # each (B, D)

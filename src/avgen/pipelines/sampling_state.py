@@ -5,6 +5,14 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 
 
+def guidance_text(branches: int, embeds, mask, negative_embeds, negative_mask) -> tuple[torch.Tensor, torch.Tensor]:
+    """The text of one forward over all guidance branches, [negative] * (branches - 1) + [positive] on the batch
+    axis: (branches * B, L, D) states and (branches * B, L) masks, from (B, L, D) and (B, L) of each (padded to
+    one length; the negatives may be None with one branch). The same at every step of a call, so the pipelines
+    build it, and the transformer prepares it (prepare_conditions), once per call."""
+    return torch.cat([negative_embeds] * (branches - 1) + [embeds]), torch.cat([negative_mask] * (branches - 1) + [mask])
+
+
 class SamplingState:
     """Mixin for the denoising pipelines: `__call__` sets _guidance_scale, _num_timesteps and _interrupt
     (a callback sets `pipe._interrupt = True` to stop the loop, as in diffusers)."""

@@ -44,6 +44,7 @@ from ..models.upsampler import SpatialUpsampler
 from ..models.video_features import VideoFeatureEncoder
 from ..outputs import AVGenOutput
 from ..validation import check_number, check_texts
+from ..vocabulary import checks_vocabulary
 from .loading import Float32ByDefault
 from .text_to_video import TextToVideoPipeline
 from .upsample import UpsamplePipeline
@@ -223,6 +224,7 @@ class AVGenPipeline(Float32ByDefault, DiffusionPipeline):
         return num_frames, fps
 
     # --- sampling --------------------------------------------------------------------------------------
+    @checks_vocabulary(texts=("prompt", "audio_prompt"))
     @torch.no_grad()
     def __call__(
         self,

@@ -9,7 +9,8 @@ Stages (B prompts, n = num_videos_per_prompt, F frames of H x W at `fps`; the VA
 3. Denoise: Euler steps of flow matching (avgen.flow_matching) on Movie Gen's linear-quadratic schedule.
    Each step is one transformer forward on the batch [negative; positive] (2*B*n, C, F', H', W') giving
    velocities v_neg, v_pos; v = v_neg + guidance_scale * (v_pos - v_neg); the scheduler steps with -v
-   (it runs in sigma = 1 - t, see flow_matching.py).
+   (it runs in sigma = 1 - t, see flow_matching.py). The text of that batch is the same at every step: the
+   transformer prepares it (projection, cross-attention keys and values) once per call (prepare_conditions).
 4. Decode: latents / vae.config.scaling_factor -> vae.decode in temporal tiles (memory bounded by the tile,
    not the clip) -> (B*n, 3, F, H, W) in [-1, 1] -> frames as `output_type` asks.
 """
@@ -31,11 +32,12 @@ from avgen.clock import MOVIEGEN_DURATIONS, AVClock, check_fps
 from avgen.flow_matching import linear_quadratic_sigmas
 from avgen.models.autoencoder_video import TemporalAutoencoder
 from avgen.models.text_encoder import DEFAULT_MAX_LENGTH, encode_prompt
-from avgen.models.transformer_video import VideoTransformer
+from avgen.models.transformer_video import TextConditions, VideoTransformer
 from avgen.outputs import AVGenOutput
 from avgen.pipelines.loading import Float32ByDefault
-from avgen.pipelines.sampling_state import SamplingState
+from avgen.pipelines.sampling_state import SamplingState, guidance_text
 from avgen.validation import check_generator, check_number, check_texts
+from avgen.vocabulary import checks_vocabulary
 
 OUTPUT_TYPES = ("np", "pt", "pil", "latent")
 
@@ -323,6 +325,7 @@ class TextToVideoPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
             per_video(negative_prompt_attention_mask),
         )
 
+    @checks_vocabulary(texts=("prompt",))
     @torch.no_grad()
     def __call__(
         self,
@@ -454,19 +457,24 @@ class TextToVideoPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
         shape = self.latent_shape(total, num_frames, height, width, fps)
         latents = self.prepare_latents(shape, torch.float32, device, generator, latents)
 
-        # 6. Denoising loop
+        # 6. Denoising loop. The text of every forward, [negative; positive] (2*B*n, L, text_dim) with guidance,
+        #    is the same at each step: concatenated and prepared once (again only if a callback replaces it)
+        branches = 2 if self.do_classifier_free_guidance else 1
+
+        def text_of_forward() -> tuple[torch.Tensor, torch.Tensor, TextConditions | None]:
+            embeds, mask = guidance_text(
+                branches, prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask
+            )
+            return embeds, mask, self.transformer.prepare_conditions(embeds, mask)
+
+        encoder_hidden_states, encoder_attention_mask, conditions = text_of_forward()
         num_train_timesteps = self.scheduler.config.num_train_timesteps
         with self.progress_bar(total=num_inference_steps) as progress_bar:
             for i, timestep in enumerate(timesteps):
                 if self.interrupt:
                     continue
-                if self.do_classifier_free_guidance:  # one forward on [negative; positive]
-                    latent_model_input = torch.cat([latents, latents])
-                    encoder_hidden_states = torch.cat([negative_prompt_embeds, prompt_embeds])
-                    encoder_attention_mask = torch.cat([negative_prompt_attention_mask, prompt_attention_mask])
-                else:
-                    latent_model_input = latents
-                    encoder_hidden_states, encoder_attention_mask = prompt_embeds, prompt_attention_mask
+                # one forward on [negative; positive] with guidance
+                latent_model_input = torch.cat([latents, latents]) if self.do_classifier_free_guidance else latents
                 t = 1 - timestep / num_train_timesteps  # flow time: 0 = noise, 1 = data
                 velocity = self.transformer(
                     hidden_states=latent_model_input.to(transformer_dtype),
@@ -475,6 +483,7 @@ class TextToVideoPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
                     fps=fps,
                     encoder_attention_mask=encoder_attention_mask,
                     return_dict=False,
+                    conditions=conditions,
                 )[0].float()
                 if self.do_classifier_free_guidance:
                     velocity_negative, velocity_positive = velocity.chunk(2)
@@ -488,8 +497,10 @@ class TextToVideoPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
                     callback_kwargs = {k: step_locals[k] for k in callback_on_step_end_tensor_inputs}
                     callback_outputs = callback_on_step_end(self, i, timestep, callback_kwargs)
                     latents = callback_outputs.pop("latents", latents)
-                    prompt_embeds = callback_outputs.pop("prompt_embeds", prompt_embeds)
-                    negative_prompt_embeds = callback_outputs.pop("negative_prompt_embeds", negative_prompt_embeds)
+                    if {"prompt_embeds", "negative_prompt_embeds"} & callback_outputs.keys():
+                        prompt_embeds = callback_outputs.pop("prompt_embeds", prompt_embeds)
+                        negative_prompt_embeds = callback_outputs.pop("negative_prompt_embeds", negative_prompt_embeds)
+                        encoder_hidden_states, encoder_attention_mask, conditions = text_of_forward()
                 progress_bar.update()
 
         # 7. Decode in temporal tiles, so memory follows the tile and not the clip length

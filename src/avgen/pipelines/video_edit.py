@@ -46,16 +46,17 @@ from avgen.models.autoencoder_audio import AudioAutoencoder
 from avgen.models.autoencoder_video import TemporalAutoencoder
 from avgen.models.text_encoder import DEFAULT_MAX_LENGTH
 from avgen.models.transformer_audio import AudioTransformer
-from avgen.models.transformer_video import VideoTransformer
+from avgen.models.transformer_video import TextConditions, VideoTransformer
 from avgen.models.video_features import VideoFeatureEncoder
 from avgen.outputs import AVGenOutput
 from avgen.validation import check_number, check_texts
+from avgen.vocabulary import checks_vocabulary
 
 from .loading import Float32ByDefault
 from .text_to_video import TextToVideoPipeline
 from .video_input import describe_video, frames_to_tensor, load_video, postprocess_frames
 from .video_to_audio import VIDEO_CHUNK_FRAMES, VideoToAudioPipeline
-from avgen.pipelines.sampling_state import VideoGuidanceState
+from avgen.pipelines.sampling_state import VideoGuidanceState, guidance_text
 
 AUDIO_COMPONENTS = ("audio_text_encoder", "audio_vae", "audio_transformer", "video_encoder")
 
@@ -392,6 +393,7 @@ class VideoEditPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeline)
         return self.num_guidance_branches > 1
 
     # --- sampling --------------------------------------------------------------------------------------
+    @checks_vocabulary(texts=("audio_prompt",), instructions=("prompt",))  # the prompt is the instruction
     @torch.no_grad()
     def __call__(
         self,
@@ -534,28 +536,30 @@ class VideoEditPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeline)
         if begin > 0:
             latents = interpolate(latents, source_latents, torch.full((total,), 1 - sigmas[begin], device=device))
 
-        # 7. Denoising loop
+        # 7. Denoising loop. The text of every forward (branches * B*n, L, text_dim) is the same at each step:
+        #    concatenated and prepared by the transformer once (again only if a callback replaces it)
+        def text_of_forward() -> tuple[torch.Tensor, torch.Tensor, TextConditions | None]:
+            embeds, mask = guidance_text(
+                branches, prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask
+            )
+            return embeds, mask, self.transformer.prepare_conditions(embeds, mask)
+
+        encoder_hidden_states, encoder_attention_mask, conditions = text_of_forward()
         num_train_timesteps = self.scheduler.config.num_train_timesteps
         with self.progress_bar(total=len(timesteps)) as progress_bar:
             for i, timestep in enumerate(timesteps):
                 if self.interrupt:
                     continue
-                if branches == 3:  # text of [uncond; source; full]
-                    text = [negative_prompt_embeds, negative_prompt_embeds, prompt_embeds]
-                    masks = [negative_prompt_attention_mask, negative_prompt_attention_mask, prompt_attention_mask]
-                elif branches == 2:  # [source; full]
-                    text, masks = [negative_prompt_embeds, prompt_embeds], [negative_prompt_attention_mask, prompt_attention_mask]
-                else:
-                    text, masks = [prompt_embeds], [prompt_attention_mask]
                 latent_model_input = torch.cat([latents.to(transformer_dtype).repeat(branches, 1, 1, 1, 1), source_input], dim=1)
                 t = 1 - timestep / num_train_timesteps  # flow time: 0 = noise, 1 = data
                 velocity = self.transformer(
                     hidden_states=latent_model_input,  # (branches * B*n, 2C, F', H', W')
-                    encoder_hidden_states=torch.cat(text),
+                    encoder_hidden_states=encoder_hidden_states,
                     timestep=t.expand(latent_model_input.shape[0]),
                     fps=fps,
-                    encoder_attention_mask=torch.cat(masks),
+                    encoder_attention_mask=encoder_attention_mask,
                     return_dict=False,
+                    conditions=conditions,
                 )[0].float()
                 if branches == 3:
                     velocity_uncond, velocity_source, velocity_full = velocity.chunk(3)
@@ -576,8 +580,10 @@ class VideoEditPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeline)
                     callback_kwargs = {k: step_locals[k] for k in callback_on_step_end_tensor_inputs}
                     callback_outputs = callback_on_step_end(self, i, timestep, callback_kwargs)
                     latents = callback_outputs.pop("latents", latents)
-                    prompt_embeds = callback_outputs.pop("prompt_embeds", prompt_embeds)
-                    negative_prompt_embeds = callback_outputs.pop("negative_prompt_embeds", negative_prompt_embeds)
+                    if {"prompt_embeds", "negative_prompt_embeds"} & callback_outputs.keys():
+                        prompt_embeds = callback_outputs.pop("prompt_embeds", prompt_embeds)
+                        negative_prompt_embeds = callback_outputs.pop("negative_prompt_embeds", negative_prompt_embeds)
+                        encoder_hidden_states, encoder_attention_mask, conditions = text_of_forward()
                 progress_bar.update()
 
         # 8. Decode in temporal tiles

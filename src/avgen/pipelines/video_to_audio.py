@@ -17,7 +17,9 @@ Stages, for B videos of F frames at `fps`, N = num_waveforms_per_prompt, S = AVC
    where v_uncond has the negative text and the learned null video, v_video the negative text and the video,
    v_full the prompt and the video. video_guidance_scale == 1 leaves the two branches [v_video, v_full].
    When T exceeds the window (max_positions or window_seconds), the window's predictions are blended over
-   overlapping windows with triangle weights (avgen.long_form).
+   overlapping windows with triangle weights (avgen.long_form). The text and video of the branches are the same
+   at every step: the transformer prepares them (text projection, cross-attention keys and values, each
+   window's projected video) once per call (prepare_conditions).
 5. audio_vae.decode(latents / scaling_factor) -> audio (B * N, 1, S), clamped to [-1, 1].
 
 Returns AVGenOutput(frames = the input frames, audio (B * N, 1, S), fps, sample_rate, metadata).
@@ -47,6 +49,7 @@ from ..models.transformer_audio import AudioTransformer
 from ..models.video_features import VideoFeatureEncoder
 from ..outputs import AVGenOutput
 from ..validation import check_generator, check_number, check_texts
+from ..vocabulary import checks_vocabulary
 from .loading import Float32ByDefault
 from .video_input import describe_video, frames_to_tensor, load_video
 from avgen.pipelines.sampling_state import VideoGuidanceState
@@ -295,6 +298,7 @@ class VideoToAudioPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeli
         return latents.float().expand(batch_size, -1, -1), known_mask.expand(batch_size, -1, -1)
 
     # --- sampling ----------------------------------------------------------------------------------
+    @checks_vocabulary(texts=("prompt",))
     @torch.no_grad()
     def __call__(
         self,
@@ -423,6 +427,11 @@ class VideoToAudioPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeli
         overlap = window // 4 if overlap_seconds is None else seconds_to_steps(overlap_seconds, latent_rate)
         windows = plan_windows(num_steps, window, overlap)
 
+        # the text and video of every forward (branches * B * N rows), the same at each step and window: prepared
+        # once (each window's video at its first step), again only if a callback replaces the text
+        prepare_conditions = lambda: self.audio_transformer.prepare_conditions(prompt_embeds, prompt_attention_mask, video_features, fps)  # noqa: E731
+        conditions = prepare_conditions()
+
         def velocity_of(latents: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             def window_velocity(x: torch.Tensor, window: slice) -> torch.Tensor:
                 known = {}
@@ -440,6 +449,7 @@ class VideoToAudioPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeli
                     fps=fps,
                     audio_step_offset=window.start,
                     return_dict=False,
+                    conditions=conditions,
                     **known,
                 )[0].float()
                 if branches == 3:
@@ -477,7 +487,9 @@ class VideoToAudioPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeli
                         callback_kwargs[name] = locals()[name]
                     callback_outputs = callback_on_step_end(self, i, timestep, callback_kwargs)
                     latents = callback_outputs.pop("latents", latents)
-                    prompt_embeds = callback_outputs.pop("prompt_embeds", prompt_embeds)
+                    if "prompt_embeds" in callback_outputs:
+                        prompt_embeds = callback_outputs.pop("prompt_embeds")
+                        conditions = prepare_conditions()
                 progress_bar.update()
         if known_latents is not None:
             latents = torch.where(known_mask.bool(), known_latents, latents)
