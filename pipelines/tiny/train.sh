@@ -232,3 +232,17 @@ if [ "$REFINE_MORE2_V2A_STEPS" -gt 0 ]; then
   sound_models_on_new_latents v2a-h 11 1050 "$REFINE_MORE2_V2A_STEPS"
   reassemble_edit
 fi
+
+# 15. the next video autoencoder (weights/next/vae; issue 44): the preset's shape (linear patch decoder) trained from
+#     scratch for much longer, bf16 on CPUs with bf16 units, on 16-frame windows rendered alone. No pipeline uses it
+#     yet: the text-to-video and edit models must first be retrained on its latents. The run goes on over several
+#     sittings; NEXT_VAE_STOP is where the committed weights stopped (0 runs to NEXT_VAE_STEPS), and rerunning with a
+#     larger NEXT_VAE_STOP resumes it. An upsampling decoder (3x3 convs + pixel shuffle at every scale) lost to this
+#     one at equal compute (docs/experiments.md, 2026-12-07).
+NEXT_VAE_STEPS="${NEXT_VAE_STEPS:-16000}" NEXT_VAE_STOP="${NEXT_VAE_STOP:-5500}"
+NEXT="${NEXT:-weights/next}"
+if [ "$NEXT_VAE_STEPS" -gt 0 ]; then
+  train vae-next vae --max-steps "$NEXT_VAE_STEPS" --stop-at-step "$NEXT_VAE_STOP" --batch-size 8 --learning-rate 8e-4 \
+    --warmup-steps 200 --eval-every 500 --checkpoint-every 250 --mixed-precision auto --seed 0
+  [ -f "$NEXT/vae/config.json" ] || $AVGEN export "$RUNS/vae-next" vae "$NEXT/vae"
+fi
