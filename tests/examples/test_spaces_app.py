@@ -7,6 +7,7 @@ The app serves a tiny random AVGenPipeline with a tiny default generation (AVGEN
 
 import importlib.util
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -20,6 +21,7 @@ import pytest
 
 from avgen.muxer import read_video
 from avgen.provenance import CREATED, IPTC, actions_of, read_credentials
+from avgen.vocabulary import write_vocabulary
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "examples" / "spaces" / "app.py"
@@ -60,6 +62,7 @@ def server(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("space")
     avgen_pipeline().save_pretrained(folder / "model")
+    write_vocabulary(folder / "model" / "tokenizer")  # the world's words, as training writes them: the page shows chips
     with socket.socket() as probe:  # a port nothing listens on now
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -170,6 +173,26 @@ def test_generate_plays_an_mp4_with_sound_in_the_browser(page, tmp_path):
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.timeout(120)
+def test_a_vocabulary_chip_fills_the_prompt_and_the_clip_carries_content_credentials(page, tmp_path):
+    page.get_by_role("tab", name="Generate").click()
+    page.locator("#prompt textarea").fill("")
+    page.locator("button.vocabulary-chip", has_text=re.compile(r"^\s*ball\s*$")).first.click()
+    prompt = page.locator("#prompt textarea").input_value()
+    assert "ball" in prompt, prompt  # added in the browser, no request
+    video = page.locator("#generate-video video")
+    before = video.get_attribute("src") if video.count() else None
+    page.locator("#generate").click()
+    page.wait_for_function("([selector, before]) => { const v = document.querySelector(selector);"
+                           " return v && v.getAttribute('src') && v.getAttribute('src') !== before; }",
+                           arg=["#generate-video video", before])
+    path = played_file(page, video, tmp_path / "chip.mp4")
+    assert "ball" in read_video(path).metadata["prompt"]
+    credentials = read_credentials(path)  # the Space's MP4 is signed like every other writer's
+    [created] = actions_of(credentials["manifest"])
+    assert created["action"] == "c2pa.created" and created["digitalSourceType"] == IPTC + CREATED
+
+
 def test_edit_tab_says_the_edit_weights_are_missing(page):
     page.get_by_role("tab", name="Edit").click()
     page.get_by_text("The edit weights are not available").wait_for()
