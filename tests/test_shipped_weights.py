@@ -118,7 +118,7 @@ def test_shipped_edit_model_keeps_what_its_instruction_does_not_change():
 @torch.no_grad()
 def test_next_video_autoencoder_loads_and_keeps_more_of_a_clip_than_the_shipped_one():
     """weights/next/vae (in training for the next release): fp16 safetensors with a card, the preset's shape, and a
-    round trip of held-out world clips clearly better than weights/tiny/vae's (26.7 against 23.7 dB on 40 clips)."""
+    round trip of held-out world clips clearly better than weights/tiny/vae's (26.7 against 23.7 dB on 80 clips)."""
     from avgen.models import TemporalAutoencoder
     from avgen.world import metrics, render_clip
     from avgen.world.spec import sample_spec
