@@ -50,11 +50,6 @@ class DecodedVideo:
 
 
 # --- validation (all of it runs before anything is written) ------------------------------------
-def _check_target(path: str | os.PathLike, suffixes: tuple[str, ...]) -> Path:
-    """A writable target with one of `suffixes` (avgen.validation.check_target, the commands' check too)."""
-    return check_target(path, suffixes)
-
-
 def _to_numpy(x) -> np.ndarray:
     if hasattr(x, "detach"):  # torch.Tensor, without importing torch here
         x = x.detach().float().cpu().numpy() if x.dtype.is_floating_point else x.detach().cpu().numpy()
@@ -153,7 +148,7 @@ def write_video(
     stored as MP4 metadata tags; `sign` embeds a C2PA manifest before the file takes its name (see
     avgen.provenance; AVGenOutput.save passes one). Returns the path written.
     """
-    path = _check_target(path, VIDEO_SUFFIXES)
+    path = check_target(path, VIDEO_SUFFIXES)
     fps = check_fps(fps)
     frames = _even(as_uint8_frames(frames))
     if audio is not None:
@@ -258,7 +253,7 @@ def add_audio(
     validated before writing."""
     import av
 
-    path = _check_target(path, VIDEO_SUFFIXES)
+    path = check_target(path, VIDEO_SUFFIXES)
     fps, num_frames = probe_video(video_path)
     if Path(video_path).resolve() == path.resolve():
         raise ValueError(f"cannot write {str(path)!r} over its own input video")
@@ -286,7 +281,7 @@ def add_audio(
 
 def write_audio(path: str | os.PathLike, audio, sample_rate: int) -> Path:
     """Write audio (S,) or (C, S) as 16-bit WAV or FLAC."""
-    path = _check_target(path, AUDIO_SUFFIXES)
+    path = check_target(path, AUDIO_SUFFIXES)
     audio, sample_rate = as_audio(audio, sample_rate)
 
     def encode(tmp: Path) -> None:
@@ -300,7 +295,7 @@ def write_audio(path: str | os.PathLike, audio, sample_rate: int) -> Path:
 
 def write_image(path: str | os.PathLike, frame) -> Path:
     """Write one frame (H, W, 3), uint8 or float in [0, 1], as PNG."""
-    path = _check_target(path, IMAGE_SUFFIXES)
+    path = check_target(path, IMAGE_SUFFIXES)
     frame = as_uint8_frames(_to_numpy(frame)[None])[0]
 
     def encode(tmp: Path) -> None:

@@ -26,18 +26,13 @@ from safetensors.torch import save_file
 
 from avgen.clock import MOVIEGEN_DURATIONS
 from avgen.precision import bf16_is_fast
-
-
-def _render(spec) -> np.ndarray:
-    from avgen.world import render_frames, simulate
-
-    return render_frames(simulate(spec))  # (F, H, W, 3) uint8; no audio needed here
+from avgen.world.dataset import render_clip_frames
 
 
 def _encode(vae, specs: list, batch_size: int, pool=None) -> torch.Tensor:
     """Posterior means (N, C, F', H', W') of the clips of `specs`, rendered (in `pool` when given) and
     encoded `batch_size` at a time."""
-    frames_all = pool.map(_render, specs) if pool is not None else [_render(spec) for spec in specs]
+    frames_all = pool.map(render_clip_frames, specs) if pool is not None else [render_clip_frames(spec) for spec in specs]
     latents = []
     for start in range(0, len(specs), batch_size):
         frames = np.stack(frames_all[start : start + batch_size])  # (b, F, H, W, 3)

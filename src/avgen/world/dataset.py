@@ -28,9 +28,9 @@ def _render(spec: ClipSpec):
     return render_clip(spec)
 
 
-def _render_frames(spec: ClipSpec, window: tuple[int, int] | None = None) -> np.ndarray:
+def render_clip_frames(spec: ClipSpec, window: tuple[int, int] | None = None) -> np.ndarray:
     """The frames (F, H, W, 3) uint8 of `spec` alone, or of its frames window[0]..window[1]-1: the synthesizer
-    costs about as much as the renderer, and video-only tasks (the autoencoder) never read the sound."""
+    costs about as much as the renderer, and video-only work (the autoencoder, the latent cache) never reads the sound."""
     from avgen.world import render_frames, simulate
 
     sim = simulate(spec)
@@ -130,7 +130,7 @@ class WorldDataset(SampledStream):
             if self.window_frames is not None:
                 start = int(rng.integers(0, spec.num_frames - self.window_frames + 1))
                 window = (start, start + self.window_frames)
-            return {"frames": _frames(_render_frames(spec, window)), "fps": spec.fps, "sample_rate": spec.sample_rate}
+            return {"frames": _frames(render_clip_frames(spec, window)), "fps": spec.fps, "sample_rate": spec.sample_rate}
         clip = _render(spec)
         audio = torch.from_numpy(np.asarray(clip.audio, dtype=np.float32)).reshape(1, -1)
         return {"frames": _frames(clip.frames), "fps": clip.fps, "sample_rate": clip.sample_rate, "audio": audio}
