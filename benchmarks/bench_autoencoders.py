@@ -114,6 +114,7 @@ def main():
     events = {"original": defaultdict(lambda: [0, 0]), "reconstruction": defaultdict(lambda: [0, 0])}
     present = defaultdict(int)  # clips whose truth has the attribute: the denominator of its "(present)" figure
     psnrs, grids, still, started = [], {"original": [], "reconstruction": []}, [], time.time()
+    clips = []  # per clip: truth, both judgements, event hits (paired comparisons of two autoencoders need them)
     for i in range(args.n):
         duration, fps = ((10.0, 24), (16.0, 16))[i % 2]
         clip = render_clip(sample_spec(rng, held_out=args.held_out, fps=fps, duration=duration))
@@ -128,9 +129,11 @@ def main():
         has = [key for key in ABSENT if truth[key] != ABSENT[key]]  # music, rain... that this clip has
         for key in has:
             present[f"{key} (present)"] += 1
+        record = {"fps": fps, "truth": truth, "psnr_db": psnrs[-1] if vae is not None else None}
         for name, (frames, sound) in {"original": (clip.frames, clip.audio), "reconstruction": (video, audio)}.items():
             verdict = judge.judge_clip(frames, sound, fps, clip.sample_rate)
             judged = judged_attributes(verdict)
+            record[name] = {"judged": judged, "events": event_hits(clip.truth, verdict, fps)}
             for key, value in truth.items():
                 correct[name][key] += judged[key] == value
                 if key in has:  # the same, on the clips that have it
@@ -138,6 +141,7 @@ def main():
             for kind, (total, hit) in event_hits(clip.truth, verdict, fps).items():
                 events[name][kind][0] += total
                 events[name][kind][1] += hit
+        clips.append(record)
     report = {
         "n": args.n, "weights": str(args.weights), "vae": str(vae_folder) if vae is not None else None, "held_out": args.held_out,
         "only": args.only, "seconds": round(time.time() - started, 1),
@@ -146,6 +150,7 @@ def main():
         "attribute_accuracy": {name: {k: v / present.get(k, args.n) for k, v in c.items()} for name, c in correct.items()},
         "clips_present": dict(present),
         "event_within_1_frame": {name: {k: (hit / total if total else None) for k, (total, hit) in e.items()} for name, e in events.items()},
+        "clips": clips,
     }
     if psnrs:
         print(f"video PSNR {report['video_psnr_db']['mean']:.2f} dB (min {report['video_psnr_db']['min']:.2f}) over {args.n} clips; "

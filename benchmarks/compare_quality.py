@@ -13,7 +13,7 @@ per split, the share of the input renders' events (ball contacts, footsteps, lig
 onset of the matching class within +-1 frame, pooled over events, and the difference's interval over clips.
 
 Why paired: the same weights, prompts and seeds give different clips on different machines (CPU arithmetic),
-which moved one model's figure by ~4 points across sessions; a difference on the same prompts, on one machine,
+which moved one model's figure by ~4 points across machines; a difference on the same prompts, on one machine,
 with a bootstrap interval over prompts, is the figure a model is shipped on.
 """
 

@@ -90,26 +90,6 @@ def test_logit_normal_flow_time():
     torch.testing.assert_close(t, again)
 
 
-def test_temporal_difference_loss_sees_motion_errors_only():
-    """An error that is the same in every frame costs nothing; a clean estimate that stays still where the
-    clip moves costs (1 - t)^2 times its frame-to-frame change; fewer than 2 frames is an error."""
-    generator = torch.Generator().manual_seed(0)
-    x0, x1 = torch.randn(2, 3, 5, 4, 4, generator=generator), torch.randn(2, 3, 5, 4, 4, generator=generator)
-    t = torch.tensor([0.2, 0.7])
-    exact = flow_matching.velocity_target(x0, x1)
-    offset = torch.randn(2, 3, 1, 4, 4, generator=generator)  # constant over the 5 frames
-    assert flow_matching.temporal_difference_loss(exact + offset, x0, x1, t).abs().max() < 1e-10
-    assert flow_matching.loss(exact + offset, x0, x1).min() > 0.1  # the plain loss does see it
-    # a velocity whose x1 estimate is frame 0 of x1 in every frame: the estimate misses x1's motion
-    x_t = flow_matching.interpolate(x0, x1, t)
-    frozen = (x1[:, :, :1].expand_as(x1) - x_t) / (1 - t).view(-1, 1, 1, 1, 1)
-    change = x1[:, :, 1:] - x1[:, :, :-1]
-    expected = (change**2).flatten(1).mean(1)
-    torch.testing.assert_close(flow_matching.temporal_difference_loss(frozen, x0, x1, t), expected, atol=1e-4, rtol=1e-3)
-    with pytest.raises(ValueError, match="2 or more latent frames"):
-        flow_matching.temporal_difference_loss(exact[:, :, :1], x0[:, :, :1], x1[:, :, :1], t)
-
-
 def test_start_step_is_the_first_sigma_at_or_below_the_strength():
     sigmas = flow_matching.linear_quadratic_sigmas(20)  # ..., 0.829, 0.740, 0.631, 0.503, 0.355, 0.187
     assert flow_matching.start_step(sigmas, 1.0) == 0  # pure noise: the whole schedule

@@ -68,7 +68,7 @@ def test_shipped_pipeline_is_deterministic_and_follows_the_prompt(pipe):
     assert np.abs(first - video(PROMPT, 1)).mean() > 0.01  # seeds differ
     # the text matters: another of the world's backgrounds (a "snowy field" is not one: the model never saw it). Under
     # clear skies: a thunderstorm's dark, rain-streaked frames hide most of the background (there the swap moved the
-    # clip 0.029 with session 21's models; here 0.105)
+    # clip 0.029 with an earlier text-to-video model; here 0.105)
     clear = "A red ball bounces across a grassy field under a clear sky. Static shot."
     assert np.abs(video(clear, 0) - video(clear.replace("a grassy field", "a desert"), 0)).mean() > 0.05
 
@@ -82,7 +82,7 @@ def test_shipped_foley_stage_adds_sound_to_any_video(pipe):
 
 def test_the_edit_folder_shares_the_default_pipelines_autoencoder_and_sound_models_byte_for_byte():
     """weights/tiny-edit decodes with weights/tiny's video autoencoder and regenerates sound with its sound stage: when
-    those are retrained, `avgen assemble weights/tiny-edit --edit-base weights/tiny` must be rerun (session 30 forgot)."""
+    those are retrained, `avgen assemble weights/tiny-edit --edit-base weights/tiny` must be rerun (it was once forgotten)."""
     folder = DEFAULT_WEIGHTS.parent / "tiny-edit"
     for name in ("vae", "audio_vae", "audio_transformer", "audio_text_encoder", "video_encoder", "tokenizer"):
         files = sorted(path.relative_to(DEFAULT_WEIGHTS) for path in (DEFAULT_WEIGHTS / name).iterdir() if path.name != "MODEL_CARD.md")

@@ -8,6 +8,8 @@ Settings, all from the environment (a Space's "variables"):
     AVGEN_DEMO_STEPS       the steps slider's starting value (default 50)
     AVGEN_DEMO_DURATIONS   the duration options as SECONDS@FPS, comma-separated (default "10@24,16@16", Movie Gen's
                            two); the longest is also the longest video accepted for "Add sound"
+    AVGEN_DEMO_MAX_UPLOAD_MB   the largest upload accepted, in MB (default 200; Gradio refuses a larger one)
+    AVGEN_DEMO_QUEUE_SIZE  how many requests may wait for the one device (default 16); more are told "queue full"
     GRADIO_SERVER_NAME, GRADIO_SERVER_PORT   where to serve (Gradio's own variables)
 
     AVGEN_C2PA_CERT, AVGEN_C2PA_KEY   the certificate chain and key that sign every MP4's C2PA manifest (Space
@@ -76,9 +78,14 @@ EDIT_MODEL = Path(os.environ.get("AVGEN_EDIT_MODEL") or DEFAULT_EDIT_MODEL)
 DEFAULT_STEPS = int(os.environ.get("AVGEN_DEMO_STEPS", "50"))
 DURATIONS = parse_durations(os.environ.get("AVGEN_DEMO_DURATIONS", "10@24,16@16"))
 MAX_UPLOAD_SECONDS = max(seconds for seconds, _ in DURATIONS.values())
+# "Add sound" decodes and shrinks an upload frame by frame (VideoToAudioPipeline), so its memory does not grow with
+# the resolution; the upload limit bounds the disk and the time to read one
+MAX_UPLOAD_MB = int(os.environ.get("AVGEN_DEMO_MAX_UPLOAD_MB", "200"))
+QUEUE_SIZE = int(os.environ.get("AVGEN_DEMO_QUEUE_SIZE", "16"))
 MAX_PROMPT_BYTES = DEFAULT_MAX_LENGTH - 1  # ByT5 reads bytes and appends an end token; longer text is cut off
 MAX_SEED = 2**32 - 1
-VIDEO_UPLOADS = (".mp4", ".mov", ".m4v")  # containers whose video stream "Add sound" can copy into an MP4
+VIDEO_UPLOADS = (".mp4", ".mov", ".m4v")  # what "Edit" reads
+SOUND_UPLOADS = (*VIDEO_UPLOADS, ".mkv", ".webm")  # containers whose video stream "Add sound" can copy into an MP4
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 warnings.filterwarnings("ignore", category=VocabularyWarning)  # the page shows it (vocabulary_note), not the log
 
@@ -134,13 +141,36 @@ def check_steps(steps) -> int:
     return int(steps)
 
 
-def check_upload(path: str | None, max_seconds: float | None = None) -> tuple[int, int]:
-    """(fps, frames) of an uploaded video, or a gr.Error that says what is wrong with it."""
+def check_file(path: str | None, suffixes: tuple[str, ...]) -> str:
+    """The upload's name, or a gr.Error if there is none, or it is of another kind or too large."""
     if not path:
         raise gr.Error("Upload a video first.")
     name = Path(path).name
-    if Path(path).suffix.lower() not in VIDEO_UPLOADS:
-        raise gr.Error(f"{name}: upload an MP4 or MOV video ({', '.join(VIDEO_UPLOADS)}).")
+    if Path(path).suffix.lower() not in suffixes:
+        kinds = "MP4, MOV, MKV or WebM" if ".webm" in suffixes else "MP4 or MOV"
+        raise gr.Error(f"{name}: upload an {kinds} video ({', '.join(suffixes)}).")
+    size = Path(path).stat().st_size
+    if size > MAX_UPLOAD_MB * 2**20:
+        raise gr.Error(f"{name} is {size / 2**20:.0f} MB; this demo takes uploads of at most {MAX_UPLOAD_MB} MB.")
+    return name
+
+
+def check_sound_upload(path: str | None, max_seconds: float) -> None:
+    """A gr.Error unless "Add sound" can take the upload: any frame rate, constant or variable, a video stream an MP4
+    can carry, at most max_seconds long."""
+    name = check_file(path, SOUND_UPLOADS)
+    try:
+        seconds = muxer.check_copyable(path).seconds
+    except ValueError as error:  # no video stream, unreadable, VP8
+        reason = str(error).replace(repr(str(path)), "the video")  # the server's temporary path means nothing to them
+        raise gr.Error(f"{name}: {reason}.") from None
+    if seconds > max_seconds:
+        raise gr.Error(f"{name} lasts {float(seconds):.1f} s; this demo takes videos of at most {max_seconds:g} s. Trim it.")
+
+
+def check_upload(path: str | None) -> tuple[int, int]:
+    """(fps, frames) of an uploaded video for "Edit", or a gr.Error that says what is wrong with it."""
+    name = check_file(path, VIDEO_UPLOADS)
     try:
         fps, num_frames = muxer.probe_video(path)
     except ValueError as error:  # no video stream, unreadable, unsupported frame rate
@@ -148,9 +178,6 @@ def check_upload(path: str | None, max_seconds: float | None = None) -> tuple[in
         raise gr.Error(f"{name}: {reason}. Supported frame rates: {SUPPORTED_FPS}.") from None
     if num_frames == 0:
         raise gr.Error(f"{name} has no frames.")
-    if max_seconds is not None and num_frames / fps > max_seconds + 1e-6:
-        seconds = num_frames / fps
-        raise gr.Error(f"{name} lasts {seconds:.1f} s; this demo takes videos of at most {max_seconds:g} s. Trim it.")
     return fps, num_frames
 
 
@@ -274,7 +301,7 @@ def generate(prompt, duration, camera, seed, steps, progress=gr.Progress(track_t
 
 
 def add_sound(video, prompt, seed, steps, progress=gr.Progress(track_tqdm=True)):
-    check_upload(video, MAX_UPLOAD_SECONDS)
+    check_sound_upload(video, MAX_UPLOAD_SECONDS)
     prompt = check_text(prompt, "prompt", required=False)
     seed, steps = check_seed(seed), check_steps(steps)
     with av.open(video) as container:
@@ -360,7 +387,7 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Add sound to a video"):
             with gr.Row():
                 with gr.Column():
-                    label = f"Video (MP4 or MOV, at most {MAX_UPLOAD_SECONDS:g} s)"
+                    label = f"Video (MP4, MOV, MKV or WebM, any frame rate, at most {MAX_UPLOAD_SECONDS:g} s and {MAX_UPLOAD_MB} MB)"
                     source = gr.Video(label=label, sources=["upload"], elem_id="sound-source")
                     sound_prompt = gr.Textbox(label="Prompt (optional)", placeholder="with rain and calm piano music")
                     sound_seed, sound_steps = seed_and_steps()
@@ -378,9 +405,10 @@ def build_demo() -> gr.Blocks:
                     edit_button = gr.Button("Edit", variant="primary", elem_id="edit")
                 edit_video = gr.Video(label="Edited video", elem_id="edit-video", interactive=False)
             edit_button.click(edit, [edit_source, instruction, edit_seed, edit_steps], edit_video, **gpu)
-    # one job at a time on the one device; a bounded line of waiting requests, then "queue full"
-    return demo.queue(default_concurrency_limit=1, max_size=16)
+    # one job at a time on the one device; a bounded line of waiting requests, then "queue full" (HTTP 503, which the
+    # page shows as an error)
+    return demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
 
 
 if __name__ == "__main__":
-    build_demo().launch()
+    build_demo().launch(max_file_size=f"{MAX_UPLOAD_MB}mb")  # a larger upload is refused before it is stored

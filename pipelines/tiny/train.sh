@@ -4,15 +4,17 @@
 #   bash pipelines/tiny/train.sh            # or: make weights
 #
 # Every stage resumes from its last checkpoint (runs/tiny/<stage>/), so rerunning after an interruption
-# (or a session's end) continues where it stopped; a finished stage is skipped. MAX_MINUTES bounds each
+# continues where it stopped; a finished stage is skipped. MAX_MINUTES bounds each
 # training call: a stage that hits it exits with code 75 and the script stops there, to be rerun.
 # On a GPU machine the same commands run on the GPU (accelerate picks the device); set WORKERS to the
 # number of CPU cores that may render world clips beside it.
 #
 # The CPU defaults below are the recipe of the shipped weights/tiny (each component's MODEL_CARD.md has the
-# exact command it ran): short, because a session ends after 3 hours and its runs/ with it. To go on
+# exact command it ran): short, because they were trained on two CPU cores in pieces of under 3 hours. To go on
 # training the shipped models instead of starting again, start every stage from them into new folders:
 #   INIT_FROM=weights/tiny RUNS=runs/tiny-2 OUT=weights/tiny-2 bash pipelines/tiny/train.sh
+# Stages keep their numbers (docs/experiments.md and the model cards cite them); number 8 belonged to a stage
+# that was not shipped and is gone.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 AVGEN="${AVGEN:-.venv/bin/avgen}"  # a command, split on spaces: e.g. AVGEN="python3 -m avgen.cli" where no venv
@@ -70,10 +72,7 @@ train upsampler upsampler --max-steps "$UPSAMPLER_STEPS" --batch-size "$UPSAMPLE
 export_component upsampler upsampler
 
 # 5. refinements: runs continued from the components exported above (--init-from "$OUT"), each replacing them in
-#    $OUT when it finishes. v2a-2 and upsampler-2, -3 and -4 are part of the shipped recipe. vae-decoder (off by default) trains the video
-#    decoder alone, keeping the encoder, hence the latents the t2v and edit models learn from (scaling_factor
-#    included): 2,557 steps raised reconstruction from 24.0 to 25.4 dB but judged worse on generated clips, so
-#    it is not shipped (weights/tiny/MODEL_CARD.md, "What caps the video figures").
+#    $OUT when it finishes: v2a-2 and upsampler-2, -3 and -4.
 swap_in() {  # swap_in STAGE "COMPONENTS": the stage's components replace $OUT's, once
   local stage=$1 components=$2
   [ -f "$RUNS/$stage/exported" ] && return 0
@@ -91,7 +90,7 @@ refine() {  # refine STAGE TASK "COMPONENTS" [train args...]
   $AVGEN train "$task" --run-dir "$RUNS/$stage" --max-minutes "$MAX_MINUTES" --num-workers "$WORKERS" --init-from "$OUT" "$@"
   swap_in "$stage" "$components"
 }  # called only as a plain command or in an if body: inside && or ||, bash would ignore set -e in it
-REFINE_V2A_STEPS="${REFINE_V2A_STEPS:-3000}" REFINE_UPSAMPLER_STEPS="${REFINE_UPSAMPLER_STEPS:-450}" REFINE_VAE_STEPS="${REFINE_VAE_STEPS:-0}"
+REFINE_V2A_STEPS="${REFINE_V2A_STEPS:-3000}" REFINE_UPSAMPLER_STEPS="${REFINE_UPSAMPLER_STEPS:-450}"
 REFINE2_UPSAMPLER_STEPS="${REFINE2_UPSAMPLER_STEPS:-550}" REFINE3_UPSAMPLER_STEPS="${REFINE3_UPSAMPLER_STEPS:-150}"
 if [ "$REFINE_V2A_STEPS" -gt 0 ]; then
   refine v2a-2 v2a "audio_transformer video_encoder audio_text_encoder" --max-steps "$REFINE_V2A_STEPS" \
@@ -101,17 +100,13 @@ if [ "$REFINE_UPSAMPLER_STEPS" -gt 0 ]; then  # the shipped run stopped at step 
   refine upsampler-2 upsampler upsampler --max-steps "$REFINE_UPSAMPLER_STEPS" --batch-size "$UPSAMPLER_BATCH" \
     --learning-rate 5e-4 --warmup-steps 20 --eval-every 75
 fi
-if [ "$REFINE2_UPSAMPLER_STEPS" -gt 0 ]; then  # session 9: more passes over new data (seeds 1, 2), the last at a lower rate
+if [ "$REFINE2_UPSAMPLER_STEPS" -gt 0 ]; then  # more passes over new data (seeds 1, 2), the last at a lower rate
   refine upsampler-3 upsampler upsampler --max-steps "$REFINE2_UPSAMPLER_STEPS" --batch-size "$UPSAMPLER_BATCH" \
     --learning-rate 5e-4 --warmup-steps 20 --eval-every 250 --seed 1
 fi
 if [ "$REFINE3_UPSAMPLER_STEPS" -gt 0 ]; then
   refine upsampler-4 upsampler upsampler --max-steps "$REFINE3_UPSAMPLER_STEPS" --batch-size "$UPSAMPLER_BATCH" \
     --learning-rate 2e-4 --warmup-steps 10 --eval-every 150 --seed 2
-fi
-if [ "$REFINE_VAE_STEPS" -gt 0 ]; then
-  refine vae-decoder vae vae --max-steps "$REFINE_VAE_STEPS" --batch-size "$VAE_BATCH" \
-    --learning-rate 5e-4 --warmup-steps 50 --eval-every 400 --option train_encoder=false
 fi
 
 # 6. one loadable pipeline: model_index.json, tokenizer and scheduler beside the components
@@ -129,31 +124,12 @@ train edit edit --max-steps "$EDIT_STEPS" --batch-size "$T2V_BATCH" --learning-r
 [ -f "$OUT-edit/text_encoder/config.json" ] || $AVGEN export "$RUNS/edit" text_encoder "$OUT-edit/text_encoder"
 [ -f "$OUT-edit/model_index.json" ] || $AVGEN assemble "$OUT-edit" --edit-base "$OUT"
 
-# 8. sessions 11-12 (off by default, not shipped): the text path of the text-to-video model. The jointly trained T5
-#    puts 96 % of every token's energy in one shared direction, so one word of a prompt moves the velocity by ~0.5 %
-#    (benchmarks/bench_text_path.py). This stage goes on from $OUT's transformer with the text encoder frozen, its
-#    states standardized per feature (statistics measured at the start and folded into text_proj) and a pooled-text
-#    path into adaLN (VideoTransformer's text_standardization, pooled_text). 9,000 steps (35 min on two threads)
-#    doubled the velocity's answer to a word and lowered the flow loss 0.226 -> 0.173, but judged no better on
-#    64 + 64 prompts: background and weather up, subject and motion down (weights/tiny/MODEL_CARD.md).
-#    REFINE_T2V_STEPS=9000 runs it (after the edit stage, which starts from the text-to-video model before it). Do not
-#    combine it with stage 9, which replaced it (both start from $OUT's transformer).
-REFINE_T2V_STEPS="${REFINE_T2V_STEPS:-0}"
-if [ "$REFINE_T2V_STEPS" -gt 0 ]; then
-  $AVGEN cache-latents "$OUT/vae" "$RUNS/latents" --shards "${REFINE_T2V_SHARDS:-32}" --workers "$WORKERS"  # 12 -> 32 shards
-  refine t2v-2 t2v transformer --max-steps "$REFINE_T2V_STEPS" --batch-size "$T2V_BATCH" --learning-rate 5e-4 \
-    --warmup-steps 100 --seed 2 --eval-every 1000 --option vae="$OUT/vae" --option latent_cache="$RUNS/latents" \
-    --option crop_latent_frames=16 --option full_clips_from="$REFINE_T2V_STEPS" --option train_text_encoder=false \
-    --option text_standardization=true --option pooled_text=true
-fi
-
-# 9. session 21, part of the shipped recipe: a text encoder that is not collapsed, trained alone first (`avgen train
-#    text-encoder`: linear heads name every attribute a world caption states from the masked mean of its token states,
-#    and 25 % masked tokens are predicted from the rest; text only, no rendering), then frozen under the transformer,
+# 9. a text encoder that is not collapsed, trained alone first (`avgen train text-encoder`: linear heads name every
+#    attribute a world caption states from the masked mean of its token states, and 25 % masked tokens are predicted from the rest; text only, no rendering), then frozen under the transformer,
 #    which goes on from $OUT's with the text options. 1,500 steps (22 min on one core) took the token states' energy
 #    along their shared direction from 96 % to 6 %; the 12,000 transformer steps on it (56 min on two cores with bf16)
 #    raised paired video adherence from 34.6 % / 26.5 % to 41.6 % / 31.2 % on 64 + 64 prompts, and 1,500 more on whole
-#    clips (20 min) to 48.0 % / 32.6 % (weights/tiny/MODEL_CARD.md).
+#    clips (20 min) to 48.0 % / 32.6 % (docs/experiments.md, 2026-12-02).
 REFINE_TEXT_STEPS="${REFINE_TEXT_STEPS:-1500}" REFINE_TEXT_T2V_STEPS="${REFINE_TEXT_T2V_STEPS:-12000}"
 if [ "$REFINE_TEXT_STEPS" -gt 0 ]; then
   train text text-encoder --max-steps "$REFINE_TEXT_STEPS" --batch-size 64 --learning-rate 1e-3 --warmup-steps 100 --eval-every 500
@@ -173,11 +149,11 @@ if [ "$REFINE_TEXT_STEPS" -gt 0 ]; then
     --warmup-steps 50 --seed 3 --eval-every 750 "${T2V_TEXT_OPTIONS[@]}" --option full_clips_from=0
 fi
 
-# 10. sessions 28-30, part of the shipped recipe: the audio autoencoder went on with a heavier tonal-peak loss
-#     (its round trip dropped the music: 0 of 24 world music clips kept) in three runs, A, B and D, and after each the
-#     sound models went on from the previous ones on its latents. After D the round trip keeps music in 8 of 24 clips and
-#     footsteps in 87 %, and the sound models raised Foley events within a frame from 37.1 % / 27.8 % to 47.7 % / 47.2 %
-#     on 64 + 64 world renders (weights/tiny/MODEL_CARD.md, "The sound stage retrained on a sharper audio autoencoder").
+# 10. the audio autoencoder went on with a heavier tonal-peak loss (its round trip dropped the music: 0 of 24 world
+#     music clips kept) in three runs, A, B and D, and after each the sound models went on from the previous ones on
+#     its latents. After D the round trip keeps music in 8 of 24 clips and footsteps in 87 %, and the sound models raised
+#     Foley events within a frame from 37.1 % / 27.8 % to 47.7 % / 47.2 % on 64 + 64 world renders (docs/experiments.md,
+#     2026-12-03).
 sound_models_on_new_latents() {  # STAGE SEED EVAL_EVERY [STEPS [train args...]]: STEPS (2,000) of the sound models on $OUT/audio_vae's latents
   local stage=$1 seed=$2 eval_every=$3 steps=${4:-2000}; shift $(( $# < 4 ? $# : 4 ))
   refine "$stage" v2a "audio_transformer video_encoder audio_text_encoder" --max-steps "$steps" --batch-size 4 --learning-rate 3e-4 \
@@ -198,35 +174,35 @@ fi
 
 # 11. the edit pipeline regenerates sound with $OUT's final sound stage: stage 7 assembled $OUT-edit before stage 10
 #     retrained it, so assemble again (idempotent; the shared components must be byte-identical to $OUT's, which
-#     tests/test_shipped_weights.py checks; session 30 shipped a new sound stage without this and left the old one there)
+#     tests/test_shipped_weights.py checks)
 reassemble_edit() {  # $OUT-edit, if stage 7 made it, takes $OUT's current sound stage
   if [ -f "$OUT-edit/model_index.json" ]; then $AVGEN assemble "$OUT-edit" --edit-base "$OUT"; fi
 }
 reassemble_edit
 
-# 12. session 35, part of the shipped recipe: 1,000 steps more of the sound models with the flow loss weighed 5x on the
-#     latent steps at each ball contact, footstep and lightning flash (onset_weight=4). A linear probe finds 98 / 91 / 100 %
-#     of those events within a frame in the frozen video features (benchmarks/bench_video_feature_probe.py), so the timing
-#     is there and the audio model was not sounding it. Foley events within a frame 47.7 -> 53.0 % / 47.2 -> 51.6 % on
-#     64 + 64 world renders, paired; but a control with onset_weight=0 did as well (54.3 / 50.1 %, both plans), so the gain
-#     is the 1,000 more steps, not the weighting (weights/tiny/MODEL_CARD.md, "Onset-weighted sound model").
+# 12. 1,000 steps more of the sound models with the flow loss weighed 5x on the latent steps at each ball contact,
+#     footstep and lightning flash (onset_weight=4). A linear probe finds 98 / 91 / 100 % of those events within a
+#     frame in the frozen video features (benchmarks/bench_video_feature_probe.py), so the timing is there and the
+#     audio model was not sounding it. Foley events within a frame 47.7 -> 53.0 % / 47.2 -> 51.6 % on 64 + 64 world
+#     renders, paired; but a control with onset_weight=0 did as well (54.3 / 50.1 %, both plans), so the gain is the
+#     1,000 more steps, not the weighting (docs/experiments.md, 2026-12-04).
 REFINE_ONSET_V2A_STEPS="${REFINE_ONSET_V2A_STEPS:-1000}"
 if [ "$REFINE_ONSET_V2A_STEPS" -gt 0 ]; then
   sound_models_on_new_latents v2a-e 8 500 "$REFINE_ONSET_V2A_STEPS" --option onset_weight=4.0
   reassemble_edit
 fi
 
-# 13. session 37: 1,800 steps more of the sound models with the plain flow loss (onset_weight 0: session 35's control
-#     did as well as the weighting), seed 10, two threads. Eval flow loss 0.246 -> 0.219 with the video, onsets 0.506 ->
-#     0.464 (weights/tiny/MODEL_CARD.md, "1,800 more sound steps").
+# 13. 1,800 steps more of the sound models with the plain flow loss (onset_weight 0: stage 12's control without the
+#     weighting did as well), seed 10, two threads. Eval flow loss 0.246 -> 0.219 with the video, onsets 0.506 ->
+#     0.464 (docs/experiments.md, 2026-12-05).
 REFINE_MORE_V2A_STEPS="${REFINE_MORE_V2A_STEPS:-1800}"
 if [ "$REFINE_MORE_V2A_STEPS" -gt 0 ]; then
   sound_models_on_new_latents v2a-g 10 900 "$REFINE_MORE_V2A_STEPS"
   reassemble_edit
 fi
 
-# 14. session 39: 2,100 steps more of the sound models (plain flow loss, seed 11), from stage 13's. Eval flow loss 0.219 ->
-#     0.209 with the video, onsets 0.464 -> 0.443 (weights/tiny/MODEL_CARD.md, "2,100 more sound steps").
+# 14. 2,100 steps more of the sound models (plain flow loss, seed 11), from stage 13's. Eval flow loss 0.219 ->
+#     0.209 with the video, onsets 0.464 -> 0.443 (docs/experiments.md, 2026-12-05).
 REFINE_MORE2_V2A_STEPS="${REFINE_MORE2_V2A_STEPS:-2100}"
 if [ "$REFINE_MORE2_V2A_STEPS" -gt 0 ]; then
   sound_models_on_new_latents v2a-h 11 1050 "$REFINE_MORE2_V2A_STEPS"

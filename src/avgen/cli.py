@@ -1,6 +1,6 @@
 """The `avgen` command line.
 
-Each subcommand lives in the module that implements it; that module exposes
+Each subcommand is one module of avgen.commands, which exposes
 `configure(parser: argparse.ArgumentParser) -> None` (adds its arguments) and `run(args) -> int`
 (does the work, returns the exit code). Modules are imported only when their subcommand runs, so
 `avgen --help` is fast and a missing optional dependency only breaks the subcommand that needs it.
@@ -12,6 +12,8 @@ import argparse
 import importlib
 import sys
 
+from avgen import __version__
+
 # name -> (module implementing it, one-line help). Later issues add their modules here.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("avgen.commands.generate", "text -> video with sound, written as an MP4"),
@@ -19,13 +21,13 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "edit": ("avgen.commands.edit", "edit a video from a text instruction"),
     "batch": ("avgen.commands.batch", "run a JSONL/text file of jobs, resumable, locally or on Ray"),
     "inspect": ("avgen.commands.inspect_file", "what an MP4 says about itself: C2PA manifest, tags, streams, exact durations"),
-    "eval": ("avgen.world.evaluate", "judge a folder of MP4s + metadata.jsonl with the world's benchmark"),
+    "eval": ("avgen.commands.evaluate", "judge a folder of MP4s + metadata.jsonl with the world's benchmark"),
     "train": ("avgen.commands.train", "train a model of a pipeline preset"),
     "assemble": ("avgen.commands.assemble", "make a folder of exported components a loadable AVGenPipeline (model_index.json)"),
-    "train-tokenizer": ("avgen.models.text_encoder", "learn the preset's BPE tokenizer from the world's training captions"),
-    "cache-latents": ("avgen.training.latent_cache", "encode world clips once into a latent cache for video training"),
-    "export": ("avgen.training.export", "write a trained component as half-precision safetensors weights"),
-    "world": ("avgen.world.cli", "the procedural world: render clips, write evaluation sets, judge accuracy"),
+    "train-tokenizer": ("avgen.commands.train_tokenizer", "learn the preset's BPE tokenizer from the world's training captions"),
+    "cache-latents": ("avgen.commands.cache_latents", "encode world clips once into a latent cache for video training"),
+    "export": ("avgen.commands.export", "write a trained component as half-precision safetensors weights"),
+    "world": ("avgen.commands.world", "the procedural world: render clips, write evaluation sets, judge accuracy"),
     "demo": ("avgen.commands.demo", "write a demo MP4 with sound through the output/muxer path"),
 }
 
@@ -67,8 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(command if command in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
     if args.version:
-        from avgen import __version__
-
         print(f"avgen {__version__}")
         return 0
     if args.command is None:

@@ -133,11 +133,73 @@ class AVClock:
     def fit_audio(self, audio: np.ndarray, num_frames: int) -> np.ndarray:
         """Pad (with silence, at the end) or trim (the tail) audio of shape (..., S) to exactly
         `num_samples(num_frames)` samples, so the audio lasts exactly as long as the video."""
-        target = self.num_samples(num_frames)
-        length = audio.shape[-1]
-        if length == target:
-            return audio
-        if length > target:
-            return audio[..., :target]
-        pad = [(0, 0)] * (audio.ndim - 1) + [(0, target - length)]
-        return np.pad(audio, pad)
+        return fit_samples(audio, self.num_samples(num_frames))
+
+
+def fit_samples(audio: np.ndarray, num_samples: int) -> np.ndarray:
+    """Audio (..., S) padded with silence at the end, or its tail trimmed, to exactly `num_samples` samples."""
+    length = audio.shape[-1]
+    if length >= num_samples:
+        return audio[..., :num_samples]
+    return np.pad(audio, [(0, 0)] * (audio.ndim - 1) + [(0, num_samples - length)])
+
+
+def nearest_supported_fps(rate: Fraction) -> int:
+    """The model clock for footage at `rate` frames per second: the SUPPORTED_FPS rate nearest to it, the higher
+    on a tie (23.976 -> 24, 29.97 -> 30, 59.94 and 60 -> 30)."""
+    return min(SUPPORTED_FPS, key=lambda fps: (abs(fps - Fraction(rate)), -fps))
+
+
+@dataclass(frozen=True, eq=False)
+class FrameTimes:
+    """When each frame of a video file is on screen, exactly, in the ticks of its stream's time base: any constant
+    or variable frame rate, any container (MKV and WebM count in milliseconds, MP4 in 1/15360 s, ...).
+
+    pts: (F,) int64 start of every frame, ascending, counted from the first frame's (pts[0] = 0).
+    time_base: seconds per tick.
+    duration: ticks from the first frame's start to the end of the last one (its pts plus its own duration).
+    The video lasts duration * time_base seconds; its sound has `num_samples` samples.
+    """
+
+    pts: np.ndarray
+    time_base: Fraction
+    duration: int
+
+    def __post_init__(self):
+        pts = np.asarray(self.pts, dtype=np.int64)
+        if pts.ndim != 1 or not len(pts) or pts[0] != 0 or (np.diff(pts) <= 0).any() or self.duration <= pts[-1]:
+            raise ValueError(f"frame times must start at 0, rise strictly and end after the last frame; got {pts[:8]}... ending at {self.duration}")
+        object.__setattr__(self, "pts", pts)
+        object.__setattr__(self, "time_base", Fraction(self.time_base))
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.pts)
+
+    @property
+    def seconds(self) -> Fraction:
+        return self.duration * self.time_base
+
+    @property
+    def rate(self) -> Fraction:
+        """Average frames per second, exactly (F / seconds)."""
+        return self.num_frames / self.seconds
+
+    def num_samples(self, sample_rate: int) -> int:
+        """Samples of a sound exactly as long as the video (round half up)."""
+        return _round_half_up(self.seconds * sample_rate)
+
+    def on_clock(self, fps: int) -> np.ndarray:
+        """The frames resampled onto a clock of `fps` frames per second that starts with the first frame: for each
+        tick k (k / fps < seconds; ceil(seconds * fps) of them), the index of the frame that starts nearest to
+        k / fps, the earlier on a tie. Shape (K,), int64, non-decreasing. Nearest, not the one on screen at k / fps:
+        MKV and WebM round every pts to the millisecond, and a 30 fps frame at 67 ms for 66.67 would lose its tick
+        to the frame before it. In exact integers: seconds = ticks * num / den, so times compare as ticks * num * fps
+        against k * den."""
+        num, den = self.time_base.numerator, self.time_base.denominator
+        count = -(-self.duration * num * fps // den)  # ceil(seconds * fps)
+        starts = self.pts * (num * fps)  # (F,) frame starts, in 1 / (den * fps) s
+        ticks = np.arange(count, dtype=np.int64) * den  # (K,) tick times, the same unit
+        before = np.searchsorted(starts, ticks, side="right") - 1  # the last frame that started at or before the tick
+        after = np.minimum(before + 1, len(starts) - 1)
+        return np.where(starts[after] - ticks < ticks - starts[before], after, before)

@@ -54,22 +54,6 @@ def loss(velocity: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor, sigma_min: 
     return error.flatten(1).mean(dim=1)
 
 
-def temporal_difference_loss(velocity: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor,
-                             sigma_min: float = SIGMA_MIN) -> torch.Tensor:
-    """Error of the clean-clip estimate's frame-to-frame change, per sample (B,): velocity, x0, x1 (B, C, F, ...).
-
-    The one-step estimate x1_hat = x_t + (1 - t) * velocity misses x1 by (1 - t) * (velocity - u) (up to
-    sigma_min * x0), so this is mean |(1 - t) * (e[:, :, f+1] - e[:, :, f])|^2 with e = velocity - u. An error
-    that is the same in every frame (a wrong colour all clip long) costs nothing here; what costs is an estimate
-    that moves otherwise than the clip, e.g. a static background for a pan, whose frame-to-frame change is a
-    few % of the latents' energy and which the plain loss hardly sees."""
-    if velocity.shape[2] < 2:
-        raise ValueError(f"a temporal difference needs 2 or more latent frames; got {velocity.shape[2]}")
-    error = velocity.float() - velocity_target(x0, x1, sigma_min).float()  # (B, C, F, ...)
-    change = (error[:, :, 1:] - error[:, :, :-1]) * _expand(1 - t, error).float()  # (B, C, F - 1, ...)
-    return (change**2).flatten(1).mean(dim=1)
-
-
 def linear_quadratic_sigmas(
     num_steps: int, linear_steps: int | None = None, linear_step_size: float = 1e-3
 ) -> list[float]:

@@ -18,6 +18,7 @@ sample-aligned (tests/test_muxer.py measures it with PyAV and with the ffmpeg bi
 
 from __future__ import annotations
 
+import math
 import os
 import uuid
 from dataclasses import dataclass
@@ -27,7 +28,8 @@ from typing import Callable
 
 import numpy as np
 
-from avgen.clock import SUPPORTED_FPS, AVClock, check_fps
+from avgen import atomic
+from avgen.clock import SUPPORTED_FPS, AVClock, FrameTimes, check_fps, fit_samples
 from avgen.validation import check_target
 
 VIDEO_SUFFIXES = (".mp4",)
@@ -115,18 +117,20 @@ Sign = Callable[[Path, Path, str], None]
 
 def _atomic_write(path: Path, write: Callable[[Path], None], sign: Sign | None = None) -> Path:
     """Run write(tmp) on a hidden file beside `path`, then sign(tmp, signed, path.name) into a second hidden file
-    when given, then rename the last of them over `path`: a failure at any step leaves `path` as it was."""
+    when given, then rename the last of them over `path`, fsync'ed before and after (avgen.atomic): a failure at any
+    step, SIGINT and SIGTERM included, leaves `path` as it was and no hidden file."""
     stem = f".{path.name}.{uuid.uuid4().hex[:8]}"
     tmp, signed = path.with_name(f"{stem}.partial"), path.with_name(f"{stem}.signed.partial")
     try:
-        write(tmp)
-        if sign is not None:
-            sign(tmp, signed, path.name)
-        os.replace(signed if sign is not None else tmp, path)
+        with atomic.SignalGuard(tmp, signed) as guard:
+            write(tmp)
+            if sign is not None:
+                sign(tmp, signed, path.name)
+            guard.check()  # a Ctrl-C while c2pa signed: its ctypes callbacks swallow the KeyboardInterrupt
+            atomic.replace(signed if sign is not None else tmp, path)
     finally:
         for leftover in (tmp, signed):
-            if leftover.exists():
-                leftover.unlink()
+            leftover.unlink(missing_ok=True)
     return path
 
 
@@ -155,6 +159,7 @@ def write_video(
         if sample_rate is None:
             raise ValueError("audio was given without its sample_rate")
         audio, sample_rate = as_audio(audio, sample_rate)
+        check_aac_rate(sample_rate)
         audio = AVClock(fps, sample_rate).fit_audio(audio, len(frames))
     tags = {str(k): str(v) for k, v in (metadata or {}).items()}
     if not 0 <= crf <= 51:
@@ -188,6 +193,16 @@ def write_video(
                 _mux_audio(container, sound, audio, sample_rate)
 
     return _atomic_write(path, encode, sign)
+
+
+# the rates of the MPEG-4 table that FFmpeg's AAC encoder takes (7350 is below as_audio's range); any other fails when it opens
+AAC_SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)
+
+
+def check_aac_rate(sample_rate: int) -> None:
+    """ValueError, before anything is written, for a sample rate an MP4's AAC track cannot have (WAV and FLAC can)."""
+    if sample_rate not in AAC_SAMPLE_RATES:
+        raise ValueError(f"an MP4's AAC audio cannot have a sample rate of {sample_rate} Hz; resample it to one of {AAC_SAMPLE_RATES}")
 
 
 def _add_aac_stream(container, audio: np.ndarray, sample_rate: int):
@@ -234,8 +249,110 @@ def probe_video(path: str | os.PathLike) -> tuple[int, int]:
     return fps, num_frames
 
 
+@dataclass(frozen=True)
+class _VideoScan:
+    """What a pass over a file's video packets tells, nothing decoded: the frames' times, and what add_audio needs
+    to copy the packets into an MP4 with the same times, in the source's ticks."""
+
+    times: FrameTimes
+    start: int  # the first frame's pts
+    dts: np.ndarray | None  # (F,) in decode order, where the source lacks some (MKV); None: keep the packets'
+
+
+def _scan_video(path: str | os.PathLike) -> _VideoScan:
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"cannot read {str(path)!r}: no such file")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ValueError(f"{str(path)!r} has no video stream")
+            stream = container.streams.video[0]
+            rate = stream.guessed_rate or stream.average_rate
+            # (pts, duration, dts) per frame shown, in decode order; the flush packet is empty, and discarded ones
+            # (before the start of an MP4 edit list: a phone's trim) are decoded as references but never shown
+            packets = [(p.pts, p.duration or 0, p.dts) for p in container.demux(stream) if p.size and not p.is_discard]
+            time_base, declared = stream.time_base, stream.duration
+    except av.FFmpegError as error:
+        raise ValueError(f"cannot read {str(path)!r}: {error}") from error
+    if not packets:
+        raise ValueError(f"{str(path)!r} has no video frames")
+    if any(pts is None for pts, _, _ in packets):
+        raise ValueError(f"{str(path)!r} has video frames without timestamps; remux it into MP4 or MKV first")
+    order = np.array([pts for pts, _, _ in packets], dtype=np.int64)  # decode order
+    pts = np.sort(order)  # presentation order
+    if (np.diff(pts) == 0).any():
+        raise ValueError(f"{str(path)!r} shows two video frames at the same time")
+    # The video lasts from its first frame's start to its last frame's end. MP4 and MOV declare that length: the
+    # sum of their samples' durations, cut short by the edit list as players cut it (FFmpeg's stream duration; not
+    # the packets' durations, which a parser may have guessed: VP9's are 1/fps rounded). MKV and WebM do not: the
+    # last frame's pts plus its block's duration, or, where none is given, the interval before it, or one frame at
+    # the declared rate for a lone frame.
+    start = int(pts[0])
+    if declared and declared > pts[-1] - start:
+        duration = int(declared)
+    else:
+        last = max(packets)[1] or (int(pts[-1] - pts[-2]) if len(pts) > 1 else 0)
+        if not last and rate:
+            last = max(1, round(1 / (Fraction(rate) * time_base)))
+        if not last:
+            raise ValueError(f"{str(path)!r} has one video frame and no frame rate: its duration is unknown")
+        duration = int(pts[-1]) + last - start
+    times = FrameTimes(pts - start, Fraction(time_base), duration)
+    # MKV stores no dts and the demuxer leaves the first ones of a stream with B-frames unset; the MP4 muxer
+    # needs them: frame i in decode order takes the i-th pts, shifted so that no dts follows its pts
+    dts = None
+    if any(packet_dts is None for _, _, packet_dts in packets):
+        dts = pts - max(0, int((pts - order).max()))
+    return _VideoScan(times, start, dts)
+
+
+def probe_timing(path: str | os.PathLike) -> FrameTimes:
+    """When each frame of a video file's first video stream is shown, exactly (clock.FrameTimes), from its packets
+    (nothing is decoded): any frame rate, constant or variable, any container FFmpeg reads. Raises ValueError if
+    the file is missing, unreadable, has no video or frames without timestamps."""
+    return _scan_video(path).times
+
+
+def check_copyable(path: str | os.PathLike) -> FrameTimes:
+    """probe_timing, and a ValueError unless the video stream can be copied into an MP4 as it is (add_audio):
+    H.264, HEVC, VP9, AV1, MPEG-4 can; VP8 and Theora, say, cannot."""
+    times = probe_timing(path)
+    _check_mp4_carries(path)
+    return times
+
+
+def _check_mp4_carries(path: str | os.PathLike) -> None:
+    import io
+
+    import av
+
+    with av.open(str(path)) as source, av.open(io.BytesIO(), mode="w", format="mp4") as probe:
+        codec = source.streams.video[0].codec_context.name
+        try:
+            probe.add_stream_from_template(source.streams.video[0])
+        except ValueError:
+            raise ValueError(
+                f"{str(path)!r} holds {codec} video, which an MP4 cannot carry; convert it to H.264, VP9 or AV1 first"
+            ) from None
+
+
 # tags the MP4 muxer writes itself: copying the input's would describe the input file, not ours
 _MUXER_TAGS = ("major_brand", "minor_version", "compatible_brands", "encoder")
+
+
+def _timescales(time_base: Fraction, sample_rate: int) -> dict[str, str]:
+    """The MP4 muxer's options that keep every timestamp exact: the video track counts in a multiple of the
+    source's time base (the muxer's own rule: doubled up to at least 10000 ticks a second), and the movie, in
+    which both tracks' edit lists are timed, in a multiple of both it and the sample rate (FFmpeg's default,
+    1000, would round the lengths to whole milliseconds)."""
+    video = Fraction(time_base).denominator
+    while video < 10_000:
+        video *= 2
+    movie = math.lcm(video, sample_rate)
+    return {"video_track_timescale": str(video), "movie_timescale": str(movie if movie < 2**31 else sample_rate)}
 
 
 def add_audio(
@@ -246,33 +363,49 @@ def add_audio(
     metadata: dict[str, str] | None = None,
     sign: Sign | None = None,
 ) -> Path:
-    """Write `path`: the video stream of `video_path` copied packet for packet (not re-encoded: no quality
-    loss, same frames, same bytes) plus `audio` (S,) or (C, S) as a new AAC track, replacing any audio the
-    input had. The audio is padded or trimmed to exactly AVClock(fps, sample_rate).num_samples(F) samples for
-    the input's F frames; `metadata` tags are added to the input's; `sign` as in write_video. Atomic,
-    validated before writing."""
+    """Write the MP4 `path`: the video stream of `video_path` (MP4, MOV, MKV, WebM, ...; any frame rate, constant or
+    variable) copied packet for packet (not re-encoded: the same bytes, the same frame times, from 0) plus `audio`
+    (S,) or (C, S) as a new AAC track, replacing any audio the input had. The audio is padded or trimmed to exactly
+    the video's length, probe_timing(video_path).num_samples(sample_rate) samples; `metadata` tags are added to the
+    input's; `sign` as in write_video. Atomic, validated before writing.
+
+    MP4 because it is what browsers play and what the content credentials are signed into; a stream an MP4 cannot
+    carry (VP8) is refused (check_copyable)."""
     import av
 
     path = check_target(path, VIDEO_SUFFIXES)
-    fps, num_frames = probe_video(video_path)
     if Path(video_path).resolve() == path.resolve():
         raise ValueError(f"cannot write {str(path)!r} over its own input video")
+    scan = _scan_video(video_path)
+    _check_mp4_carries(video_path)
     audio, sample_rate = as_audio(audio, sample_rate)
-    audio = AVClock(fps, sample_rate).fit_audio(audio, num_frames)
+    check_aac_rate(sample_rate)
+    audio = fit_samples(audio, scan.times.num_samples(sample_rate))
     tags = {str(k): str(v) for k, v in (metadata or {}).items()}
+    last = scan.start + int(scan.times.pts[-1])
 
     def remux(tmp: Path) -> None:
-        options = {"movflags": "+faststart+use_metadata_tags", "movie_timescale": str(sample_rate)}  # see write_video
+        options = {"movflags": "+faststart+use_metadata_tags", **_timescales(scan.times.time_base, sample_rate)}
         with av.open(str(video_path)) as source, av.open(str(tmp), mode="w", format="mp4", options=options) as container:
-            container.metadata.update({key: value for key, value in source.metadata.items() if key not in _MUXER_TAGS})
+            container.metadata.update({k: v for k, v in source.metadata.items() if k.lower() not in _MUXER_TAGS})
             container.metadata.update(tags)
             source_video = source.streams.video[0]
             video = container.add_stream_from_template(source_video)
             sound = _add_aac_stream(container, audio, sample_rate)
+            index = 0  # of the frames shown, as _scan_video counts them
             for packet in source.demux(source_video):
-                if packet.dts is None:  # the demuxer's empty flush packet
+                if not packet.size:
                     continue
-                packet.stream = video  # PyAV rescales its timestamps to the output stream's time base
+                if not packet.is_discard:
+                    if scan.dts is not None:
+                        packet.dts = int(scan.dts[index])
+                    if packet.pts == last:  # the MP4 muxer's length is the last frame's pts plus its packet's duration
+                        packet.duration = scan.times.duration - int(scan.times.pts[-1])
+                    index += 1
+                # the video starts at 0, as the audio does; discarded frames fall before it, where the muxer's own
+                # edit list hides them again
+                packet.pts, packet.dts = packet.pts - scan.start, packet.dts - scan.start
+                packet.stream = video  # PyAV rescales its timestamps to the output stream's time base, exactly
                 container.mux(packet)
             _mux_audio(container, sound, audio, sample_rate)
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import avgen
+from avgen import atomic
 
 ENV_CERT, ENV_KEY, ENV_ALG, ENV_TSA = "AVGEN_C2PA_CERT", "AVGEN_C2PA_KEY", "AVGEN_C2PA_ALG", "AVGEN_C2PA_TSA_URL"
 ENV_OFF, ENV_CACHE = "AVGEN_NO_CREDENTIALS", "AVGEN_CACHE_DIR"
@@ -182,12 +183,15 @@ def _make_development_credentials(folder: Path) -> None:
         "They are not a trusted identity: readers report manifests signed with them as valid but untrusted.\n"
         f"Sign with your own: {ENV_CERT}/{ENV_KEY} or --c2pa-cert/--c2pa-key. Never commit or share key.pem.\n"
     )
+    atomic.fsync(staging)  # the files on the disk before the folder takes its name
     try:
-        staging.rename(folder)
+        staging.rename(folder)  # not os.replace: a folder another process made first is kept
     except OSError:  # another process made it first: keep theirs
         for path in staging.iterdir():
             path.unlink()
         staging.rmdir()
+    else:
+        atomic.fsync(folder.parent)
 
 
 def resolve_credentials(credentials="auto", certificate=None, key=None) -> Credentials | None:

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 
 from avgen.cli import main
-from avgen.muxer import add_audio, read_video, write_video
+from avgen.muxer import add_audio, probe_timing, read_video, write_video
 from avgen.provenance import COMPOSITE, IPTC, actions_of, read_credentials
 from avgen.pipelines import text_to_audio_video
 from tests.conftest import ffmpeg_decode
+from tests.pipelines.test_video_input import clip_id, encode_clip
 from tests.pipelines.test_video_to_audio import dummy_frames
 from tests.pipelines.tiny import avgen_pipeline  # the tiny pipeline of the pipeline tests
 from tests.test_muxer import flash_click_clip, onsets
@@ -57,6 +58,80 @@ def test_foley_copies_the_video_packets_and_adds_exact_audio(model, clip, tmp_pa
     opened, edited = actions_of(credentials["manifest"])
     assert credentials["state"] == "Valid" and (opened["action"], edited["action"]) == ("c2pa.opened", "c2pa.edited")
     assert edited["digitalSourceType"] == IPTC + COMPOSITE and credentials["manifest"]["ingredients"][0]["title"] == "in.mp4"
+
+
+def stream_packets(path):
+    """The video packets' bytes and start times in seconds from the first frame (MKV counts in ms, MP4 in its own
+    ticks: the same instants), and the codec's extradata."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packets = [(bytes(packet), packet.pts * stream.time_base) for packet in container.demux(stream) if packet.size]
+        first = min(pts for _, pts in packets)
+        return [(data, pts - first) for data, pts in packets], bytes(stream.codec_context.extradata or b"")
+
+
+@pytest.mark.parametrize("case", [(".mp4", 29.97, False), (".mov", 60, False), (".mkv", 30, True), (".webm", 30, False)], ids=clip_id)
+def test_foley_on_phone_rates_variable_rates_mkv_and_webm(model, tmp_path, case):
+    """Real encoder outputs: the video stream comes back bit for bit, the sound is exactly as long as the video, and
+    avgen takes its own output again with nothing changed (the MKV and WebM of the issue came back at "24.01 fps")."""
+    suffix, fps, vfr = case
+    source = encode_clip(tmp_path / f"phone{suffix}", fps, vfr=vfr)
+    first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
+    for given, out in ((source, first), (first, second)):
+        assert main(["foley", str(given), "-o", str(out), "--model", str(model), "--steps", "2"]) == 0
+    packets, extradata = stream_packets(source)
+    times = probe_timing(source)
+    for out in (first, second):
+        copied, copied_extradata = stream_packets(out)
+        assert copied == packets  # the same bytes at the same instants
+        assert copied_extradata == extradata or suffix == ".webm"  # (an MP4 describes VP9 in a box of its own)
+        assert probe_timing(out).seconds == times.seconds  # the length, exactly
+        decoded = read_video(out)
+        assert decoded.audio.shape == (1, times.num_samples(16000)) and decoded.sample_rate == 16000
+
+
+def test_foley_refuses_vp8_before_the_model_runs(model, tmp_path, capsys, monkeypatch):
+    import av as pyav
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the input was checked")
+
+    monkeypatch.setattr(text_to_audio_video.AVGenPipeline, "from_pretrained", refuse)
+
+    source = tmp_path / "old.webm"
+    with pyav.open(str(source), "w", format="webm") as container:
+        stream = container.add_stream("libvpx", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for index in range(3):
+            frame = pyav.VideoFrame.from_ndarray(np.full((32, 32, 3), 40 * index, np.uint8), format="rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    assert main(["foley", str(source), "-o", str(tmp_path / "out.mp4"), "--model", str(model)]) == 2
+    assert "holds vp8 video, which an MP4 cannot carry" in capsys.readouterr().err and not (tmp_path / "out.mp4").exists()
+
+
+def test_a_trimmed_mp4_keeps_the_frames_its_edit_list_hides(tmp_path):
+    """A phone's trim without re-encoding: the edit list starts the video 3 frames in, after its keyframe, which the
+    demuxer marks discarded. The copy keeps those packets (the frames shown need them) behind an edit list of its
+    own: the same 9 frames decode, for the same length."""
+    source = encode_clip(tmp_path / "whole.mp4", 29.97, num_frames=12)
+    trimmed = tmp_path / "trimmed.mp4"
+    with av.open(str(source)) as whole, av.open(str(trimmed), "w", format="mp4") as container:
+        stream = container.add_stream_from_template(whole.streams.video[0])
+        for packet in whole.demux(whole.streams.video[0]):
+            if packet.size:
+                packet.pts, packet.dts = packet.pts - 3003, packet.dts - 3003  # 3 frames of 1001 ticks
+                packet.stream = stream
+                container.mux(packet)
+    with av.open(str(trimmed)) as container:
+        assert sum(packet.is_discard for packet in container.demux(video=0)) == 3
+    out = add_audio(trimmed, np.zeros(100, np.float32), 16000, tmp_path / "out.mp4")
+    times = probe_timing(trimmed)
+    assert times.num_frames == 9 and probe_timing(out).seconds == times.seconds
+    decoded = read_video(out)
+    np.testing.assert_array_equal(decoded.frames, read_video(trimmed).frames)
+    assert decoded.audio.shape == (1, times.num_samples(16000))
 
 
 def test_add_audio_fits_the_audio_and_writes_atomically(clip, tmp_path):

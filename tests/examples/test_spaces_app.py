@@ -72,6 +72,8 @@ def server(tmp_path_factory):
         "AVGEN_EDIT_MODEL": str(folder / "no-edit-model"),
         "AVGEN_DEMO_STEPS": "2",
         "AVGEN_DEMO_DURATIONS": "0.5@24,0.5@16",  # 12 frames at 24 fps: the tiny model's clip takes a second
+        "AVGEN_DEMO_QUEUE_SIZE": "4",  # a short line, so that 50 requests overflow it (test_fifty_requests_at_once)
+        "AVGEN_DEMO_MAX_UPLOAD_MB": "1",
         "GRADIO_SERVER_NAME": "127.0.0.1",
         "GRADIO_SERVER_PORT": str(port),
         "GRADIO_ANALYTICS_ENABLED": "False",
@@ -232,6 +234,62 @@ def test_checks_refuse_bad_input_with_a_message(app_module, tmp_path):
         app_module.check_upload(str(tmp_path / "broken.mp4"))
     with pytest.raises(ValueError, match="AVGEN_DEMO_DURATIONS: '10@20' is not SECONDS@FPS"):
         app_module.parse_durations("10@20")
+
+
+@pytest.mark.timeout(900)
+def test_fifty_requests_at_once_get_a_sound_or_queue_full(server, tmp_path):
+    """50 "Add sound" requests at once on loopback (gradio_client, 50 threads; each uploads a 29.97 fps MKV) against
+    one job at a time and 4 waiting: every request gets either a video with sound of exactly the clip's length or
+    Gradio's "queue full" (HTTP 503), nothing else, and the app answers the next request. The criterion is the bound,
+    not a count: how many get through depends on how fast jobs finish, but all 50 could only be taken if 45 jobs
+    finished while the 50 were arriving. An upload over AVGEN_DEMO_MAX_UPLOAD_MB is refused with its size."""
+    from gradio_client import Client, handle_file
+
+    from avgen.muxer import probe_timing
+    from tests.pipelines.test_video_input import encode_clip
+
+    clip = encode_clip(tmp_path / "phone.mkv", 29.97, num_frames=8)
+    client = Client(server, verbose=False, max_workers=50)
+    jobs = [client.submit(handle_file(str(clip)), "", 0, 2, api_name="/add_sound") for _ in range(50)]
+    sounds, refused = [], []
+    for job in jobs:
+        try:
+            sounds.append(job.result(timeout=600))
+        except Exception as error:  # gradio_client's QueueError for the 503, anything else fails below
+            refused.append(f"{type(error).__name__}: {error}")
+    assert set(refused) == {"QueueError: Queue is full! Please try again."} and sounds, (len(sounds), set(refused))
+    expected = probe_timing(clip).num_samples(16_000)
+    assert all(read_video(path).audio.shape == (1, expected) for path in sounds[:3])
+    assert read_video(client.predict(handle_file(str(clip)), "", 1, 2, api_name="/add_sound")).audio.shape == (1, expected)
+
+    big = tmp_path / "big.mp4"
+    big.write_bytes(b"\0" * (2 * 2**20))
+    with pytest.raises(ValueError, match="exceeds the maximum file size of 1048576 bytes"):  # the client reads the limit
+        client.predict(handle_file(str(big)), "", 0, 2, api_name="/add_sound")
+    import httpx
+
+    with open(big, "rb") as upload:  # and the server itself refuses it, for any client
+        response = httpx.post(f"{server}gradio_api/upload", files={"files": (big.name, upload)}, timeout=60)
+    assert response.status_code == 413 and "maximum allowed size of 1048576 bytes" in response.text
+
+
+def test_add_sound_takes_any_frame_rate_and_says_what_it_refuses(app_module, monkeypatch, tmp_path):
+    import gradio as gr
+
+    from tests.pipelines.test_video_input import encode_clip
+
+    app_module.check_sound_upload(str(encode_clip(tmp_path / "phone.webm", 59.94)), 1.0)  # a phone's rate, in WebM
+    app_module.check_sound_upload(str(encode_clip(tmp_path / "phone.mkv", 30, vfr=True)), 1.0)  # a variable one
+    with pytest.raises(gr.Error, match=r"phone.mov lasts 0.2 s; this demo takes videos of at most 0.1 s"):
+        app_module.check_sound_upload(str(encode_clip(tmp_path / "phone.mov", 60, num_frames=12)), 0.1)
+    with pytest.raises(gr.Error, match="upload an MP4, MOV, MKV or WebM video"):
+        app_module.check_sound_upload(str(tmp_path / "clip.avi"), 1.0)
+    (tmp_path / "broken.mkv").write_bytes(b"not a video")
+    with pytest.raises(gr.Error, match="broken.mkv: cannot read the video"):
+        app_module.check_sound_upload(str(tmp_path / "broken.mkv"), 1.0)
+    monkeypatch.setattr(app_module, "MAX_UPLOAD_MB", 0)
+    with pytest.raises(gr.Error, match="phone.mkv is 0 MB; this demo takes uploads of at most 0 MB"):
+        app_module.check_sound_upload(str(tmp_path / "phone.mkv"), 1.0)
 
 
 def test_without_weights_the_app_starts_and_says_why(app_module, monkeypatch, tmp_path):

@@ -177,10 +177,10 @@ def test_presets():
     tiny = AudioTransformer.load_config(PIPELINES / "tiny" / "audio_transformer")
     assert (tiny["in_channels"], tiny["sample_rate"], tiny["hop_length"]) == (vae["latent_channels"], vae["sample_rate"], vae["hop_length"])
     # 5 s windows, the length of the v2a task's training clips; longer audio is sampled by multi-diffusion
-    from avgen.training.tasks import VideoToAudioTask
+    from avgen.training.tasks import VideoToAudioOptions
 
     assert tiny["max_positions"] * vae["hop_length"] == 5 * vae["sample_rate"]
-    assert {seconds for seconds, _ in VideoToAudioTask.DEFAULTS["formats"]} == {5}
+    assert {seconds for seconds, _ in VideoToAudioOptions().formats} == {5}
     config = AudioTransformer.load_config(PIPELINES / "moviegen" / "audio_transformer")
     with torch.device("meta"):
         model = AudioTransformer.from_config(config)

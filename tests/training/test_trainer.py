@@ -150,42 +150,30 @@ def test_unknown_task_and_option_fail_before_anything_is_written(preset, tmp_pat
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+def test_task_options_are_typed_and_the_run_keeps_them_as_given(preset, tmp_path):
+    from avgen.training.tasks import VideoAutoencoderOptions, build_task
+
+    given = {"moving_weight": 20, "clip_frames": 8.0, "train_encoder": True}
+    task = build_task(config(preset, tmp_path / "a", "vae", options=given))
+    assert task.options == VideoAutoencoderOptions(moving_weight=20.0, clip_frames=8)
+    assert type(task.options.moving_weight) is float and type(task.options.clip_frames) is int
+    assert task.config.options == {"moving_weight": 20, "clip_frames": 8.0, "train_encoder": True}  # config.json's, unchanged
+    for bad, match in (({"moving_weight": "x"}, "moving_weight is a number"), ({"clip_frames": 8.5}, "clip_frames is a whole number"),
+                       ({"train_encoder": 1}, "train_encoder is true or false")):
+        with pytest.raises(ValueError, match=match):
+            build_task(config(preset, tmp_path / "a", "vae", options=bad))
+    with pytest.raises(ValueError, match=r"no option\(s\) \['clip_frame'\]; it takes \[.*'moving_weight'"):
+        build_task(config(preset, tmp_path / "a", "vae", options={"clip_frame": 8}))
+    assert build_task(config(preset, tmp_path / "a", "t2v", options={"vae": str(preset / "trained_vae"), "latent_cache": 12})
+                      ).options.latent_cache == "12"
+
+
 def test_audio_vae_task(preset, tmp_path):
     run_dir = tmp_path / "audio"
     train(config(preset, run_dir, "audio-vae", options={"clip_seconds": 0.2, "source_seconds": 1.0}, eval_every=2))
     assert log_steps(run_dir) == [1, 2]
     evals = [json.loads(line)["eval"] for line in (run_dir / "log.jsonl").read_text().splitlines() if "eval" in line]
     assert set(evals[0]) == {"stft", "snr_db", "latent_std"}
-
-
-def test_audio_vae_adversarial_training_checkpoints_its_discriminator_and_exports_the_vae_alone(preset, tmp_path):
-    from safetensors.torch import load_file
-
-    from avgen.training.export import export
-
-    options = {"clip_seconds": 0.2, "source_seconds": 1.0, "crops_per_clip": 2, "valley_weight": 1.0, "valley_frames": 2, "adversarial_weight": 0.5, "feature_weight": 1.0,
-               "adversarial_from": 1, "discriminator_fft_sizes": [64, 256], "discriminator_channels": 4, "discriminator_crops": 2}
-    run_dir = tmp_path / "gan"
-    train(config(preset, run_dir, "audio-vae", options=options, max_steps=2, checkpoint_every=1))
-    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in records] == [1, 2]
-    for record in records:  # the losses are logged, and the discriminator's gradient is clipped (and logged) apart
-        assert {"valley", "discriminator", "adversarial", "feature", "grad_norm", "grad_norm_1"} <= set(record)
-    checkpoint = latest_checkpoint(run_dir)
-    weights = load_file(checkpoint / "audio_discriminator.safetensors")
-    assert any(key.startswith("resolutions.1.") for key in weights)  # both resolutions are kept, so a resume goes on
-    train(config(preset, run_dir, "audio-vae", options=options, max_steps=3, checkpoint_every=1))
-    assert log_steps(run_dir) == [1, 2, 3]
-    resumed = load_file(latest_checkpoint(run_dir) / "audio_discriminator.safetensors")
-    assert any(not torch.equal(weights[key], resumed[key]) for key in weights)  # the discriminator trained on
-    assert sorted(p.name for p in (run_dir / "final").iterdir()) == ["audio_vae"]  # training only: not exported
-    export(run_dir, "audio_vae", tmp_path / "out" / "audio_vae", calibration_clips=1)
-    assert AudioAutoencoder.from_pretrained(tmp_path / "out" / "audio_vae").config.latent_channels == 4
-    for bad, match in (({"adversarial_weight": -1}, "adversarial_weight"), ({"valley_weight": "x"}, "valley_weight"), ({"discriminator_fft_sizes": [32]}, "discriminator_fft_sizes"),
-                       ({"discriminator_fft_sizes": 512}, "discriminator_fft_sizes")):
-        with pytest.raises(ValueError, match=match):
-            train(config(preset, tmp_path / "bad", "audio-vae", options={**options, **bad}))
-    assert not (tmp_path / "bad").exists()
 
 
 def test_audio_vae_decoder_alone_keeps_the_latent_space(preset, tmp_path):
@@ -230,27 +218,6 @@ def test_t2v_task_on_the_fly_and_from_a_latent_cache(preset, tmp_path):
     assert set(evals[0]) == {"loss", "loss_no_text"}
 
 
-def test_t2v_temporal_weight_adds_the_temporal_difference_term_to_training_only(preset, tmp_path):
-    from avgen import flow_matching
-    from avgen.training.tasks import TextToVideoTask
-
-    generator = torch.Generator().manual_seed(0)
-    velocity, noise, x1 = (torch.randn(2, 4, 3, 4, 4, generator=generator) for _ in range(3))
-    t = torch.tensor([0.3, 0.6])
-    plain = flow_matching.loss(velocity, noise, x1)
-    base = {"vae": str(preset / "trained_vae"), "resolution": 32}
-    task = TextToVideoTask(config(preset, tmp_path / "a", "t2v", options=base))
-    torch.testing.assert_close(task.velocity_loss(velocity, noise, x1, t), plain)
-    task = TextToVideoTask(config(preset, tmp_path / "b", "t2v", options={**base, "temporal_weight": 2.0}))
-    expected = plain + 2.0 * flow_matching.temporal_difference_loss(velocity, noise, x1, t)
-    torch.testing.assert_close(task.velocity_loss(velocity, noise, x1, t), expected)
-    torch.testing.assert_close(task.velocity_loss(velocity, noise, x1, t, temporal=False), plain)  # what evaluate uses
-    torch.testing.assert_close(task.velocity_loss(velocity[:, :, :1], noise[:, :, :1], x1[:, :, :1], t),
-                               flow_matching.loss(velocity[:, :, :1], noise[:, :, :1], x1[:, :, :1]))  # one frame: no term
-    train(config(preset, tmp_path / "run", "t2v", options={**base, "temporal_weight": 2.0}, max_steps=1))
-    assert log_steps(tmp_path / "run") == [1]
-
-
 def test_v2a_task_with_masks_events_and_null_video(preset, tmp_path):
     options = {"audio_vae": str(preset / "trained_audio_vae"), "formats": [[1, 8], [2, 8]], "resolution": 32, "onset_weight": 2.0}
     run_dir = tmp_path / "v2a"
@@ -279,7 +246,7 @@ def test_v2a_onset_weights_weigh_the_latent_steps_at_each_sync_event(preset):
         step = int(time * 50)
         assert (weights[step : step + 4] >= 5.0).all()
     assert set(weights.unique().tolist()) <= {1.0, 5.0, 9.0, 13.0} and (weights == 1).float().mean() > 0.6
-    task.options["onset_weight"] = 0.0
+    task.options.onset_weight = 0.0
     assert torch.equal(task.onset_step_weights(item), torch.ones(250))
 
 
@@ -418,7 +385,7 @@ def test_edit_task_starts_as_the_text_to_video_model_and_trains(preset, tmp_path
     assert continued.config.in_channels == 8 and continued.config.out_channels == 4
 
     # the same edit model continued with standardized text and a frozen text encoder: the edit transformer
-    # gets the new shape, calibrated on the text encoder (session 11's recipe)
+    # gets the new shape, calibrated on the text encoder (the text options of train.sh stage 9)
     options.update(train_text_encoder=False, text_standardization=True, pooled_text=True)
     train(config(preset, tmp_path / "edit3", "edit", options=options, max_steps=1))
     standardized = VideoTransformer.from_pretrained(tmp_path / "edit3" / "final" / "edit_transformer")
@@ -530,6 +497,38 @@ def test_t2v_curriculum_crops_short_windows_until_full_clips_from(preset):
     assert whole is x1 and start == 0  # the full-length phase
     assert task.crop(x1[:, :, :3], step=0)[0].shape[2] == 3  # clips no longer than the window are kept whole
 
+
+
+def test_t2v_image_stage_trains_single_frames_of_each_clip_with_its_caption(preset, monkeypatch):
+    from types import SimpleNamespace
+
+    from avgen.training.tasks import build_task, t2v
+
+    options = {"vae": str(preset / "trained_vae"), "image_until": 4, "image_frames": 3, "joint_images": True,
+               "crop_latent_frames": 2, "full_clips_from": 10}
+    task = build_task(config(preset, "unused", "t2v", options=options))
+    # images before image_until, then images on even steps and windows on odd ones until full_clips_from
+    assert [task.image_step(step) for step in range(12)] == [True] * 4 + [True, False] * 3 + [False, False]
+
+    seen = {}
+
+    def transformer(x_t, text_states, t, fps, text_mask):
+        seen.update(x_t=x_t, text_states=text_states, fps=fps)
+        return SimpleNamespace(sample=torch.zeros_like(x_t))
+
+    monkeypatch.setattr(t2v.flow_matching, "sample_flow_time", lambda n, *a, **k: torch.ones(n))  # x_t = the clean image
+    modules = {"transformer": transformer, "text_encoder": task.build()["text_encoder"]}
+    x1 = torch.arange(2 * 6.0).reshape(2, 1, 6, 1, 1).expand(2, 4, 6, 2, 2)  # clip b, frame f holds 6 b + f
+    loss, logs = task.loss(modules, {"latents": x1 / task.vae.config.scaling_factor, "text": ["a red ball", "a blue car"],
+                                     "fps": torch.tensor([24, 16])}, step=0)
+    assert torch.isfinite(loss) and logs == {"image": 1.0}
+    images = seen["x_t"]
+    assert images.shape == (6, 4, 1, 2, 2)  # B * k single frames
+    values = images[:, 0, 0, 0, 0].round().long().tolist()
+    assert all(0 <= v < 6 for v in values[:3]) and all(6 <= v < 12 for v in values[3:])  # each from its own clip
+    assert len(set(values[:3])) == 3 and len(set(values[3:])) == 3  # distinct frames of the clip
+    assert seen["fps"].tolist() == [24, 24, 24, 16, 16, 16]
+    assert torch.equal(seen["text_states"][0], seen["text_states"][2]) and not torch.equal(seen["text_states"][0], seen["text_states"][3])
 
 
 def test_edit_curriculum_crops_target_and_source_to_the_same_window(preset):

@@ -4,9 +4,9 @@ import json
 import pytest
 
 import avgen.world
+from avgen.commands import world as cli
 from avgen.muxer import read_video
 from avgen.world.captions import parse_caption
-from avgen.world import cli
 from avgen.world.dataset import VideoFolderDataset
 from avgen.world.evalset import plan_clip, write_evalset
 from avgen.world.spec import ClipSpec
@@ -151,14 +151,14 @@ def test_cli_write_evalset_reports_sub_kinds(tmp_path, capsys):
 def test_cli_world_help_and_judge_hook(capsys, monkeypatch):
     assert main([]) == 0
     assert "judge-accuracy" in capsys.readouterr().out
-    # judge_accuracy.py not built: the hook says so instead of breaking `avgen world`.
+    # the judge-accuracy command not built: the hook says so instead of breaking `avgen world`.
     monkeypatch.setattr(cli, "_try_import", lambda name: None)
     assert main(["judge-accuracy"]) == 2
     assert "not available" in capsys.readouterr().err
 
 
 def test_cli_judge_hook_wires_the_module(monkeypatch):
-    class JudgeAccuracy:  # stands in for avgen/world/judge_accuracy.py: configure(parser) and run(args)
+    class JudgeAccuracy:  # stands in for avgen/commands/judge_accuracy.py: configure(parser) and run(args)
         @staticmethod
         def configure(parser):
             parser.add_argument("--n", type=int)

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import argparse
 
+from avgen.training.export import DTYPES, assemble
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", help="a folder of exported components (avgen export), e.g. weights/tiny")
-    parser.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default="fp16")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp16")
     parser.add_argument("--edit-base", default=None, metavar="AVGEN_FOLDER",
                         help="FOLDER holds an edit model (transformer, text_encoder); take the rest from this AVGenPipeline "
                              "folder and write a VideoEditPipeline")
@@ -20,8 +22,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avgen.training.export import assemble
-
     if args.video_only and args.edit_base:
         raise SystemExit("avgen assemble: --video-only and --edit-base exclude each other")
     kind = "TextToVideoPipeline" if args.video_only else "VideoEditPipeline" if args.edit_base else "AVGenPipeline"

@@ -49,7 +49,7 @@ import sys
 import time
 from pathlib import Path
 
-from avgen import provenance
+from avgen import atomic, provenance
 
 MANIFEST = "manifest.jsonl"
 SUMMARY = "summary.json"
@@ -363,8 +363,10 @@ def run(args: argparse.Namespace) -> int:
 
 def find_models(args: argparse.Namespace, kinds: set[str]) -> dict:
     """The Runner's model folders (absolute: Ray workers may run elsewhere) for the kinds of jobs to run; raises
-    FileNotFoundError for a missing one."""
+    FileNotFoundError for a missing one (or a missing component), ValueError for weights that are cut short or hold NaN:
+    found here, before the output folder is made, not when the Runner loads them."""
     from avgen.commands.edit import DEFAULT_MODEL as DEFAULT_EDIT_MODEL
+    from avgen.pipelines.loading import check_folder, check_weights
     from avgen.pipelines.text_to_audio_video import resolve_weights
 
     absolute = lambda model: str(Path(model).resolve()) if Path(model).exists() else str(model)  # noqa: E731 (hub ids stay)
@@ -376,6 +378,10 @@ def find_models(args: argparse.Namespace, kinds: set[str]) -> dict:
         if not (edit_model / "model_index.json").is_file():
             raise FileNotFoundError(f"edit jobs need --edit-model: no VideoEditPipeline at {str(edit_model)!r}")
         models["edit_model"] = absolute(edit_model)
+    for folder in models.values():
+        if Path(folder).exists():  # a hub id is checked when it is downloaded
+            check_folder(folder)
+            check_weights(folder)
     return models
 
 
@@ -417,9 +423,7 @@ def run_jobs(args, out_dir: Path, jobs: list[dict], errors: list[dict], runner_k
         engine=args.engine, jobs=sum(counts.values()), **counts, seconds=round(seconds, 3),
         clips_per_minute=round(60 * counts["ok"] / seconds, 3),
     )  # fmt: skip
-    tmp = out_dir / f".{SUMMARY}.partial"
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    os.replace(tmp, out_dir / SUMMARY)  # whole or not at all
+    atomic.write_text(out_dir / SUMMARY, json.dumps(summary, indent=2) + "\n")  # whole or not at all
     print(
         f"{out_dir}  {counts['ok']} ok, {counts['error']} error, {counts['skipped']} skipped  "
         f"{seconds:.1f} s  {summary['clips_per_minute']:.2f} clips/min"

@@ -6,8 +6,15 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
+
+from avgen import __version__
+from avgen.outputs import AVGenOutput
+from avgen.world import render_clip
+from avgen.world.captions import caption
+from avgen.world.spec import sample_spec
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -20,12 +27,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def render_demo(seed: int = 0, fps: int = 24, duration: float = 10.0, resolution: int = 128):
     """A world clip as an AVGenOutput, with its caption as the prompt in the provenance metadata."""
-    from avgen import __version__
-    from avgen.outputs import AVGenOutput
-    from avgen.world import render_clip
-    from avgen.world.captions import caption
-    from avgen.world.spec import sample_spec
-
     rng = np.random.default_rng(seed)
     spec = sample_spec(rng, resolution=resolution, fps=fps, duration=duration, second_subject_prob=0.0)
     text = caption(spec, rng)
@@ -38,8 +39,6 @@ def render_demo(seed: int = 0, fps: int = 24, duration: float = 10.0, resolution
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     start = time.perf_counter()
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     output, text = render_demo(args.seed, args.fps, args.duration, args.resolution)

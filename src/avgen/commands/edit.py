@@ -90,7 +90,10 @@ def run(args: argparse.Namespace) -> int:
     from avgen.pipelines.video_edit import VideoEditPipeline
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    pipe = VideoEditPipeline.from_pretrained(model).to(device)
+    try:  # weights that are missing, unreadable or hold NaN are refused before they load (pipelines.loading)
+        pipe = VideoEditPipeline.from_pretrained(model).to(device)
+    except (FileNotFoundError, ValueError) as error:
+        return _fail(str(error))
     try:  # the pipeline's own checks (e.g. a video longer than the model covers) raise before any compute
         output = pipe(
             args.input,

@@ -1,9 +1,12 @@
 """`avgen foley in.mp4 -o out.mp4`: add generated, synchronized sound to a video.
 
-The video stream is copied packet for packet (muxer.add_audio), never re-encoded, so the pictures are
-exactly the input's; the new AAC track replaces any audio the input had. The MP4 carries a signed C2PA manifest
-of an edit with the input as its parent ingredient (avgen.provenance's flags); prompt words the model was never
-trained on are named in one "note:" line (avgen.vocabulary).
+The input may be MP4, MOV, MKV or WebM at any frame rate, constant or variable (phones film at 29.97, 30, 59.94 and
+60); the model sees its frames on its own clock (VideoToAudioPipeline). The video stream is copied packet for packet
+(muxer.add_audio), never re-encoded, so the pictures are exactly the input's; the new AAC track, exactly as long as the
+video, replaces any audio the input had. The output is an MP4 whatever the input: browsers play it and the content
+credentials are signed into it (VP8, which an MP4 cannot carry, is refused before the model runs). It carries a
+signed C2PA manifest of an edit with the input as its parent ingredient (avgen.provenance's flags); prompt words the
+model was never trained on are named in one "note:" line (avgen.vocabulary).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from avgen.vocabulary import vocabulary_notes
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", help="the video to add sound to (fps one of 8, 12, 16, 24, 25, 30)")
+    parser.add_argument("input", help="the video to add sound to: MP4, MOV, MKV or WebM, any frame rate, constant or variable")
     parser.add_argument("-o", "--output", required=True, help="where to write the MP4 (video copied, new audio)")
     parser.add_argument("--prompt", default=None, help='sounds to add besides the pictured ones, e.g. "with rain and calm piano music"')
     parser.add_argument("--seed", type=int, default=0)
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         validation.check_seed("--seed", args.seed)
         validation.check_number("--guidance", args.guidance, hint=" (1 = off)")
         validation.check_number("--video-guidance", args.video_guidance, minimum=1, hint=" (1 = off)")
-        muxer.probe_video(args.input)
+        muxer.check_copyable(args.input)  # readable, timed, and its video stream fits in an MP4 as it is
         validation.check_target(args.output, muxer.VIDEO_SUFFIXES, "--output")
         if Path(args.input).resolve() == Path(args.output).resolve():
             raise ValueError("the output must not overwrite the input")
@@ -55,7 +58,11 @@ def run(args: argparse.Namespace) -> int:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     # the audio stage of the full pipeline; the video models are not loaded (None), foley never runs them
     video_models = dict(text_encoder=None, vae=None, transformer=None, upsampler=None)
-    pipe = AVGenPipeline.from_pretrained(model, **video_models).video_to_audio.to(device)
+    try:  # weights that are missing, unreadable or hold NaN are refused before they load (pipelines.loading)
+        pipe = AVGenPipeline.from_pretrained(model, **video_models).video_to_audio.to(device)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"avgen foley: {error}", file=sys.stderr)
+        return 2
     try:  # the pipeline checks every argument before it computes anything
         output = pipe(
             args.input,

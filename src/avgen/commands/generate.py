@@ -81,15 +81,15 @@ def run(args: argparse.Namespace) -> int:
     from avgen.pipelines.text_to_audio_video import AVGenPipeline, resolve_weights
     from avgen.profiling import PipelineProfile
 
-    try:
-        model = resolve_weights(args.model)
-    except FileNotFoundError as error:
-        print(f"avgen generate: {error}", file=sys.stderr)
-        return 2
     device = "cuda" if torch.cuda.is_available() else "cpu"
     profile = PipelineProfile(device, enabled=args.profile)  # hooks on the pipeline's modules, only with --profile
-    with profile.stage("loading"):
-        pipe = AVGenPipeline.from_pretrained(model).to(device)
+    try:  # weights that are missing, unreadable or hold NaN are refused before they load (pipelines.loading)
+        model = resolve_weights(args.model)
+        with profile.stage("loading"):
+            pipe = AVGenPipeline.from_pretrained(model).to(device)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"avgen generate: {error}", file=sys.stderr)
+        return 2
     profile.attach(pipe)
     try:  # what only the model can tell (a duration longer than it covers, a size it cannot make)
         output = pipe(

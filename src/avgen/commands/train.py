@@ -12,7 +12,9 @@ import argparse
 import dataclasses
 import json
 
-from avgen.training.trainer import TrainConfig
+from avgen.training.config import TrainConfig
+from avgen.training.tasks import TASKS
+from avgen.training.trainer import train
 
 STOPPED_EARLY = 75  # EX_TEMPFAIL: a time limit or a signal stopped the run; a rerun resumes it
 
@@ -27,9 +29,18 @@ def _option(text: str) -> tuple[str, object]:
         return key, value  # a plain string
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
-    from avgen.training.tasks import TASKS
+def _options_help() -> str:
+    """Each task's options with their defaults (its Options dataclass in avgen/training/tasks/)."""
+    lines = ["task options (--option KEY=VALUE; JSON values: numbers, true/false, lists; anything else is a string):"]
+    for name, task in sorted(TASKS.items()):
+        defaults = dataclasses.asdict(task.Options())
+        lines.append(f"  {name}: " + ", ".join(f"{key}={json.dumps(value)}" for key, value in defaults.items()))
+    return "\n".join(lines)
 
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = _options_help()
     defaults = TrainConfig(task="", run_dir="")
     parser.add_argument("task", choices=sorted(TASKS), help="which model to train")
     parser.add_argument("--run-dir", required=True, help="where checkpoints and logs go (resumed if it exists)")
@@ -41,12 +52,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
             int if isinstance(default, int) else str)
         parser.add_argument("--" + field.name.replace("_", "-"), type=kind, default=default, help=f"default: {default}")
     parser.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
-                        help="a task option (see avgen/training/tasks.py DEFAULTS), repeatable")
+                        help="a task option (listed below), repeatable")
 
 
 def run(args: argparse.Namespace) -> int:
-    from avgen.training.trainer import train
-
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if f.name != "options"}
     config = TrainConfig(**values, options=dict(args.option))
     run_dir = train(config)

@@ -16,12 +16,15 @@ a (B, L) mask, with text_dim set to the encoder's width.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterable
 from pathlib import Path
 
 import torch
+from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors, trainers
+from tokenizers.models import BPE
 from transformers import AutoTokenizer, ByT5Tokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast, T5Config, T5EncoderModel
+
+from avgen.models.transformer_video import masked_mean
 
 # Captions of the world are at most ~220 bytes (99th percentile ~200); +1 for the EOS byte.
 DEFAULT_MAX_LENGTH = 256
@@ -60,9 +63,7 @@ def train_caption_tokenizer(captions: Iterable[str], vocab_size: int = 1024) -> 
     unknown word: a held-out paraphrase ("automobile", "shoreline") is spelt in smaller known pieces.
     Lowercased, so "Camera" at a sentence start and "camera" inside one are the same token.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-
-    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer = Tokenizer(BPE(unk_token="<unk>"))
     tokenizer.normalizer = normalizers.Lowercase()
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
     tokenizer.decoder = decoders.ByteLevel()
@@ -121,8 +122,6 @@ def text_state_statistics(states: list[torch.Tensor], masks: list[torch.Tensor])
     - feature_std_median / mean_norm: the median per-feature std of the tokens against the norm of their mean;
     - pooled_cosine_median: the median cosine between the masked-mean states of two different texts.
     """
-    from avgen.models.transformer_video import masked_mean
-
     tokens = torch.cat([s[m.bool()] for s, m in zip(states, masks)]).float()  # (T, D)
     mean = tokens.mean(0)
     shared = ((tokens @ mean / mean.norm()) ** 2).sum() / (tokens**2).sum()
@@ -131,32 +130,3 @@ def text_state_statistics(states: list[torch.Tensor], masks: list[torch.Tensor])
     off_diagonal = cosine[~torch.eye(len(pooled), dtype=torch.bool, device=cosine.device)]
     return {"shared_direction_energy": shared.item(), "feature_std_median": tokens.std(0).median().item(),
             "mean_norm": mean.norm().item(), "pooled_cosine_median": off_diagonal.median().item()}
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out_dir", help="where to write the tokenizer (e.g. pipelines/tiny/tokenizer)")
-    parser.add_argument("--captions", type=int, default=20000, help="training-phrasing world captions to learn from")
-    parser.add_argument("--vocab-size", type=int, default=1024)
-    parser.add_argument("--seed", type=int, default=0)
-
-
-def run(args: argparse.Namespace) -> int:
-    """`avgen train-tokenizer OUT`: BPE over world captions and edit instructions of the training phrasing only
-    (never held-out words or pairs), and OUT/vocabulary.json (avgen.vocabulary), which the training copies into the
-    pipeline folder with the tokenizer."""
-    import numpy as np
-
-    from avgen.vocabulary import write_vocabulary
-    from avgen.world.captions import caption
-    from avgen.world.edits import sample_edit_pair
-    from avgen.world.spec import sample_spec
-
-    rng = np.random.default_rng(args.seed)
-    captions = [caption(sample_spec(rng, held_out=False), rng, "train", fps_tag=bool(i % 2)) for i in range(args.captions)]
-    captions += [sample_edit_pair(rng, split="train", phrasing="train").instruction for _ in range(args.captions // 4)]  # the edit model's
-    tokenizer = train_caption_tokenizer(captions, args.vocab_size)
-    tokenizer.save_pretrained(args.out_dir)
-    write_vocabulary(args.out_dir)  # the words it learnt from, beside it: the pipelines name a prompt's other words
-    lengths = [len(ids) for ids in tokenizer(captions[:1000]).input_ids]
-    print(f"tokenizer of {len(tokenizer)} entries written to {args.out_dir}; {np.mean(lengths):.1f} tokens per caption (max {max(lengths)})")
-    return 0

@@ -10,7 +10,7 @@ One class builds every size, from the unit-test model to the paper's 1B and 30B 
   The modulation is SHARED across blocks (PixArt-alpha's adaLN-single): one linear maps the embedding to
   6 * dim, and each block adds its own learned (6, dim) table. A per-block dim -> 6 * dim linear (DiT)
   would add 6 * dim^2 per block: 40B parameters at the 30B shape instead of 29B.
-- optional (session 11, see the Args): text states standardized per feature with the text encoder's fixed
+- optional (see the Args): text states standardized per feature with the text encoder's fixed
   statistics before the projection, and the pooled text added to the time embedding (SD3's pooled path).
 - per-call conditions (issue 47): what depends on the text alone - its projection, the pooled text, the
   cross-attention keys and values of every block - and the positions are the same at every sampling step, so
@@ -248,7 +248,7 @@ class VideoTransformer(ModelMixin, ConfigMixin):
             energy in one direction shared by all tokens (per-feature std 0.16 around a mean of norm 14.5),
             so all keys of the cross-attention look alike and prompts differing in one word move the
             velocity by under 1 % (benchmarks/bench_text_path.py). Training with it doubled that answer but
-            did not raise the judged adherence (weights/tiny/MODEL_CARD.md, "The text path").
+            did not raise the judged adherence (docs/experiments.md, 2026-12-01).
         pooled_text: also add the masked mean of the projected text tokens to the flow-time embedding (a
             global path into the adaLN modulation, as SD3's pooled projection), zero-initialised.
     """

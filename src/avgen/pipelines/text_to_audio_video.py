@@ -45,7 +45,7 @@ from ..models.video_features import VideoFeatureEncoder
 from ..outputs import AVGenOutput
 from ..validation import check_number, check_texts
 from ..vocabulary import checks_vocabulary
-from .loading import Float32ByDefault
+from .loading import Float32ByDefault, check_folder
 from .text_to_video import TextToVideoPipeline
 from .upsample import UpsamplePipeline
 from .video_input import FRAME_OUTPUT_TYPES, postprocess_frames
@@ -56,9 +56,11 @@ from .video_to_audio import VideoToAudioPipeline
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[3] / "weights" / "tiny"
 
 
-def resolve_weights(path: str | os.PathLike | None = None) -> str | os.PathLike:
+def resolve_weights(path: str | os.PathLike | None = None, skip=()) -> str | os.PathLike:
     """What AVGenPipeline.from_pretrained loads: `path` (a pipeline folder or a hub id "owner/name"), or with None
-    the shipped DEFAULT_WEIGHTS. Raises FileNotFoundError, saying how to get weights, when a folder holds none."""
+    the shipped DEFAULT_WEIGHTS. Raises FileNotFoundError, saying how to get weights, when a folder holds none, and
+    naming the missing folder or file when a component or its safetensors weights are missing (loading.check_folder;
+    `skip`: components the caller passes in, not read from the folder)."""
     if path is None:
         if not (DEFAULT_WEIGHTS / "model_index.json").is_file():
             raise FileNotFoundError(
@@ -70,6 +72,8 @@ def resolve_weights(path: str | os.PathLike | None = None) -> str | os.PathLike:
     is_hub_id = re.fullmatch(r"[\w.-]+/[\w.-]+", str(path)) and not str(path).startswith(".")
     if (Path(path).exists() or not is_hub_id) and not (Path(path) / "model_index.json").is_file():
         raise FileNotFoundError(f"no pipeline at {str(path)!r}: pass a folder written by AVGenPipeline.save_pretrained (or a hub id)")
+    if Path(path).exists():
+        check_folder(path, skip)
     return path
 
 
@@ -134,7 +138,7 @@ class AVGenPipeline(Float32ByDefault, DiffusionPipeline):
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike | None = None, **kwargs) -> AVGenPipeline:
         """diffusers' from_pretrained (a folder or a hub id); with no argument, the shipped weights (DEFAULT_WEIGHTS)."""
-        return super().from_pretrained(resolve_weights(pretrained_model_name_or_path), **kwargs)
+        return super().from_pretrained(resolve_weights(pretrained_model_name_or_path, skip=kwargs), **kwargs)
 
     # --- the stages: pipelines over this pipeline's own modules ------------------------------------------
     def _stage(self, pipeline: DiffusionPipeline) -> DiffusionPipeline:

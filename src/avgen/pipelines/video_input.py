@@ -1,7 +1,9 @@
 """The video inputs the video-to-video pipelines accept (VideoToAudioPipeline, UpsamplePipeline), in one place.
 
 A video is one of:
-- a path to a video file: decoded with its own fps (and its sound track, if any);
+- a path to a video file: decoded with its own fps (and its sound track, if any); for the pipelines that make
+  sound, any frame rate, constant or variable, mapped onto the model's clock (`describe_video_on_clock`,
+  `decode_on_clock`: decoded and shrunk frame by frame, so memory does not grow with the resolution);
 - a uint8 np array (F, H, W, 3) (one clip) or (B, F, H, W, 3);
 - a float torch tensor (B, F, 3, H, W) in [0, 1] (what the pipelines' output_type="pt" returns);
 - a list of PIL images (the frames of one clip).
@@ -17,11 +19,12 @@ import os
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from diffusers.image_processor import VaeImageProcessor
 from PIL import Image
 
 from .. import muxer
-from ..clock import SUPPORTED_FPS, check_fps
+from ..clock import SUPPORTED_FPS, AVClock, check_fps, nearest_supported_fps
 
 FRAME_OUTPUT_TYPES = ("np", "pt", "pil")
 
@@ -61,6 +64,47 @@ def describe_video(video, fps: int | None = None) -> tuple[int, int, int]:
     if fps is None:
         raise ValueError(f"fps is required for video given as frames (it is read from the file for paths); one of {SUPPORTED_FPS}")
     return batch, num_frames, check_fps(fps)
+
+
+def describe_video_on_clock(video, fps: int | None, sample_rate: int) -> tuple[int, int, int, int]:
+    """(B, F, fps, S) of `video` for a pipeline that makes its sound, validated without decoding it. A file may
+    have any frame rate, constant or variable: its frames are mapped onto the clock of the supported fps nearest
+    its average rate (clock.FrameTimes.on_clock: F ticks, each showing the frame that starts nearest to it), and its
+    sound lasts exactly as long as the file's video (S samples). Frames given in memory keep their F and fps."""
+    if not isinstance(video, (str, os.PathLike)):
+        batch, num_frames, fps = describe_video(video, fps)
+        return batch, num_frames, fps, AVClock(fps, sample_rate).num_samples(num_frames)
+    times = muxer.probe_timing(video)
+    model_fps = nearest_supported_fps(times.rate)
+    if fps is not None and fps != model_fps:
+        raise ValueError(f"fps={fps!r} contradicts the {float(times.rate):.4g} fps of {str(video)!r}; leave fps out for files")
+    return 1, len(times.on_clock(model_fps)), model_fps, times.num_samples(sample_rate)
+
+
+def decode_on_clock(path, size: int) -> torch.Tensor:
+    """The frames of a video file on its model clock (describe_video_on_clock), resized to size x size as
+    VideoToAudioPipeline.encode_video resizes -> float32 (1, F, 3, size, size) in [0, 1].
+
+    Decoded one frame at a time; a frame is converted and resized only if a tick shows it, then dropped: memory
+    holds the F small frames and one decoded frame, whatever the file's resolution or length."""
+    import av
+
+    times = muxer.probe_timing(path)
+    shown = np.bincount(times.on_clock(nearest_supported_fps(times.rate)), minlength=times.num_frames)  # ticks per frame
+    frames = torch.empty(int(shown.sum()), 3, size, size)
+    tick, decoded = 0, 0
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):  # presentation order: frame i starts at times.pts[i]
+            if decoded < times.num_frames and shown[decoded]:
+                picture = torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)[None].float().div_(255)  # (1, 3, H, W)
+                if picture.shape[-2:] != (size, size):
+                    picture = F.interpolate(picture, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+                frames[tick : tick + shown[decoded]] = picture
+                tick += shown[decoded]
+            decoded += 1
+    if decoded != times.num_frames:
+        raise ValueError(f"{str(path)!r} decodes to {decoded} video frames where its packets promise {times.num_frames}")
+    return frames[None]
 
 
 def load_video(video) -> tuple[np.ndarray | torch.Tensor, np.ndarray | None, int | None]:

@@ -3,9 +3,11 @@
 Stages, for B videos of F frames at `fps`, N = num_waveforms_per_prompt, S = AVClock(fps, sample_rate)
 .num_samples(F) audio samples, T = ceil(S / hop_length) latent steps of C channels, L text tokens:
 
-1. video: a path (decoded, fps from the file), uint8 (F, H, W, 3) / (B, F, H, W, 3), float (B, F, 3, H, W)
-   in [0, 1] or a list of PIL images (video_input.py) -> resized to the encoder's frame_size s, in chunks of frames ->
-   video_encoder -> per-frame features (B, F, D_video), every frame at the clip's own fps.
+1. video: a path (any frame rate, constant or variable: its frames mapped onto the clock of the supported fps
+   nearest its own, decoded and shrunk frame by frame; S = the file's exact length in samples), uint8
+   (F, H, W, 3) / (B, F, H, W, 3), float (B, F, 3, H, W) in [0, 1] or a list of PIL images (video_input.py) ->
+   resized to the encoder's frame_size s, in chunks of frames -> video_encoder -> per-frame features
+   (B, F, D_video), every frame at the clip's own fps.
 2. text: prompt (B strings, "" when there is none) -> tokenizer + text_encoder -> (B * N, L, D_text) and
    mask (B * N, L); with guidance_scale > 1 the negative prompt as well (classifier-free guidance on text).
 3. latents: Gaussian noise (B * N, C, T); optional known audio (extension / infilling) -> VAE latents
@@ -22,11 +24,13 @@ Stages, for B videos of F frames at `fps`, N = num_waveforms_per_prompt, S = AVC
    window's projected video) once per call (prepare_conditions).
 5. audio_vae.decode(latents / scaling_factor) -> audio (B * N, 1, S), clamped to [-1, 1].
 
-Returns AVGenOutput(frames = the input frames, audio (B * N, 1, S), fps, sample_rate, metadata).
+Returns AVGenOutput(frames = the input frames, audio (B * N, 1, S), fps, sample_rate, metadata); for a file, the
+frames the model saw (its clock's, at the encoder's size s) and that fps: muxer.add_audio puts the sound on the file.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from fractions import Fraction
 
@@ -51,7 +55,7 @@ from ..outputs import AVGenOutput
 from ..validation import check_generator, check_number, check_texts
 from ..vocabulary import checks_vocabulary
 from .loading import Float32ByDefault
-from .video_input import describe_video, frames_to_tensor, load_video
+from .video_input import decode_on_clock, describe_video_on_clock, frames_to_tensor, load_video
 from avgen.pipelines.sampling_state import VideoGuidanceState
 
 # Frames are converted to float and resized this many at a time, so memory follows the chunk, not the
@@ -137,7 +141,7 @@ class VideoToAudioPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeli
                 f"video_encoder.feature_dim {self.video_encoder.config.feature_dim} != audio_transformer.video_dim {transformer.video_dim}"
             )
 
-        num_videos, num_frames, fps = describe_video(video, fps)
+        num_videos, num_frames, fps, num_samples = describe_video_on_clock(video, fps, vae.sample_rate)
         if prompt is not None and prompt_embeds is not None:
             raise ValueError("pass prompt or prompt_embeds, not both")
         if negative_prompt is not None and negative_prompt_embeds is not None:
@@ -184,7 +188,6 @@ class VideoToAudioPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeli
         if isinstance(generator, list) and len(generator) != total:
             raise ValueError(f"got {len(generator)} generators for {total} waveforms ({batch_size} x {num_waveforms_per_prompt})")
         clock = self.clock(fps)
-        num_samples = clock.num_samples(num_frames)
         steps = clock.audio_latent_steps(num_samples)
         if latents is not None and tuple(latents.shape) != (total, transformer.in_channels, steps):
             raise ValueError(f"latents must be {(total, transformer.in_channels, steps)}; got {tuple(latents.shape)}")
@@ -332,8 +335,8 @@ class VideoToAudioPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeli
         """Generate the sound of `video`.
 
         Args:
-            video: a path to a video file (fps read from it), uint8 np (F, H, W, 3) or (B, F, H, W, 3), a float
-                tensor (B, F, 3, H, W) in [0, 1], or a list of PIL images (one clip).
+            video: a path to a video file (any fps, constant or variable, read from it), uint8 np (F, H, W, 3) or
+                (B, F, H, W, 3), a float tensor (B, F, 3, H, W) in [0, 1], or a list of PIL images (one clip).
             prompt: what to hear besides the pictured sources, e.g. "with rain and calm piano music"; None = "".
             negative_prompt: the unconditional text of classifier-free guidance (default "").
             fps: frames per second of array/tensor/PIL video, one of clock.SUPPORTED_FPS.
@@ -383,8 +386,12 @@ class VideoToAudioPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeli
         clock = self.clock(fps)
         num_steps = clock.audio_latent_steps(num_samples)  # T
 
-        # 2. Video features at the clip's own fps, one per frame; the transformer aligns them to latent steps
-        frames, _, _ = load_video(video)  # a file's own sound is not an input: it is replaced
+        # 2. Video features at the clip's own fps (a file's: its model clock), one per frame; the transformer aligns
+        # them to latent steps. A file's own sound is not an input: it is replaced.
+        if isinstance(video, (str, os.PathLike)):  # decoded and shrunk to the encoder's size frame by frame
+            frames = decode_on_clock(video, self.video_encoder.config.frame_size)  # (1, F, 3, s, s)
+        else:
+            frames = load_video(video)[0]
         video_features = None  # None: the transformer's null video (use_video=False)
         if use_video:
             video_features = self.encode_video(frames, device)  # (B_video, F, D_video)

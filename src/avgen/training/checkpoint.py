@@ -16,13 +16,14 @@ never leaves a half-written checkpoint that `latest_checkpoint` could pick):
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
+
+from avgen import atomic
 
 STEP_DIR = re.compile(r"^step-(\d+)$")
 
@@ -64,7 +65,7 @@ def save_checkpoint(
     (tmp / "state.json").write_text(json.dumps(meta))
     if final.exists():
         shutil.rmtree(final)
-    os.replace(tmp, final)
+    atomic.replace(tmp, final)  # every file fsync'ed before the folder takes its name
     existing = sorted(p for p in root.glob("step-*") if STEP_DIR.match(p.name))
     for old in existing[:-keep]:
         shutil.rmtree(old, ignore_errors=True)

@@ -1,42 +1,36 @@
-"""Turn a trained component of a run into shippable weights: half precision safetensors + config.
+"""Turn a trained component of a run into shippable weights: half precision safetensors + config + model card,
+and exported components into a loadable pipeline (`assemble`).
 
 For autoencoders the export also sets `scaling_factor` (diffusers' convention: latents * scaling_factor
 have unit standard deviation before the transformer), measured on world clips that no training step saw.
 
-    avgen export runs/vae vae weights/tiny/vae
+    avgen export runs/vae vae weights/tiny/vae        (avgen/commands/export.py)
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
+from safetensors.torch import load_model
+from transformers import AutoTokenizer
 
+from avgen.models.autoencoder_audio import AudioAutoencoder
+from avgen.pipelines import AVGenPipeline, TextToVideoPipeline, VideoEditPipeline
 from avgen.training.checkpoint import latest_checkpoint
 from avgen.training.tasks import EVAL_SEED, is_edit_transformer
+from avgen.training.weights import component_class
+from avgen.world import render_clip
+from avgen.world.spec import sample_spec
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 
-def component_class(folder: Path):
-    """The class whose config.json is in `folder`: an avgen model (diffusers `_class_name`) or a T5 encoder."""
-    import avgen.models as models
-
-    config = json.loads((folder / "config.json").read_text())
-    if config.get("model_type") == "t5":
-        from transformers import T5EncoderModel
-
-        return T5EncoderModel
-    return getattr(models, config["_class_name"])
-
-
 def load_trained(run_dir: str | Path, name: str):
     """Component `name` of a run: final/<name> when the run finished, else its latest checkpoint."""
-    from safetensors.torch import load_model
-
     run_dir = Path(run_dir)
     if (run_dir / "final" / name).is_dir():
         return component_class(run_dir / "final" / name).from_pretrained(run_dir / "final" / name)
@@ -58,10 +52,6 @@ def load_trained(run_dir: str | Path, name: str):
 @torch.no_grad()
 def latent_std(module, num_clips: int = 32) -> float:
     """Standard deviation of the posterior means of `num_clips` held-aside world clips (both formats)."""
-    from avgen.models.autoencoder_audio import AudioAutoencoder
-    from avgen.world import render_clip
-    from avgen.world.spec import sample_spec
-
     rng = np.random.default_rng(EVAL_SEED + 1)
     values = []
     for i in range(num_clips):
@@ -94,8 +84,9 @@ def training_summary(run_dir: str | Path) -> dict:
 
 
 def model_card(run_dir: str | Path, name: str, destination: str | Path, report: dict) -> str:
-    """MODEL_CARD.md of an exported component: data, steps, the run's own evaluation, the command that
-    reproduces it. Judged figures (the world benchmark) are added under "## Metrics" by whoever measures them."""
+    """MODEL_CARD.md of an exported component, in the Hugging Face model card's sections: model details, training
+    data, training procedure, the run's own evaluation, limitations, the commands that reproduce it. Judged figures
+    (the world benchmark) are added under "### Metrics" by whoever measures them."""
     summary = training_summary(run_dir)
     config = summary["config"]
     options = " ".join(f"--option {k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sorted(config["options"].items()))
@@ -135,17 +126,26 @@ def model_card(run_dir: str | Path, name: str, destination: str | Path, report: 
 
 {trained}
 
-## Training
-- steps: {summary['steps']} of {config['max_steps']}, batch {config['batch_size']}, learning rate {config['learning_rate']} (warm-up {config['warmup_steps']}, cosine to {config['min_lr_ratio']}x)
+## Model details
+- {report['class']}, {report['parameters'] / 1e6:.2f}M parameters, {report['dtype']} safetensors{calibration}
+
+## Training data
+- {data}
+
+## Training procedure
+- steps: {summary['steps']} of {config['max_steps']}, batch {config['batch_size']}, learning rate {config['learning_rate']} (warm-up {config['warmup_steps']}, cosine to {config['min_lr_ratio']}x), seed {config['seed']}
 - training time: {summary['train_seconds']} s of logged steps; precision: {config['mixed_precision']}
 - initialised from: {initialised}
-- weights: {report['dtype']} safetensors{calibration}
 
-## Evaluation during training (the task's held-aside clips, last evaluation)
+## Evaluation
+During training, on the task's held-aside clips (last evaluation):
 {evaluation}
 
-## Metrics
+### Metrics
 Judged figures (world benchmark) are in the pipeline's MODEL_CARD.md and `benchmarks/results/`.
+
+## Limitations
+Those of the pipeline it belongs to (its MODEL_CARD.md).
 
 ## Reproduce
 ```bash
@@ -168,7 +168,8 @@ def _frozen_encoder_source(run_dir: str | Path, name: str) -> Path | None:
 def export(run_dir: str | Path, name: str, destination: str | Path, dtype: str = "fp16", calibration_clips: int = 32) -> dict:
     """Write component `name` of the run to `destination` in `dtype`, with its MODEL_CARD.md; returns what was done."""
     module = load_trained(run_dir, name).eval()
-    report = {"run_dir": str(run_dir), "component": name, "dtype": dtype}
+    report = {"run_dir": str(run_dir), "component": name, "dtype": dtype, "class": type(module).__name__,
+              "parameters": sum(p.numel() for p in module.parameters())}
     if "scaling_factor" in getattr(module, "config", {}):
         frozen_from = _frozen_encoder_source(run_dir, name)
         if frozen_from:  # a decoder trained alone keeps its encoder's latent space, scale included: the models
@@ -183,19 +184,6 @@ def export(run_dir: str | Path, name: str, destination: str | Path, dtype: str =
     if (Path(run_dir) / "config.json").is_file():
         (Path(destination) / "MODEL_CARD.md").write_text(model_card(run_dir, name, destination, report))
     return report
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", help="a training run directory (runs/...)")
-    parser.add_argument("component", help="the component to export, e.g. vae, transformer, text_encoder")
-    parser.add_argument("destination", help="the folder to write (e.g. weights/tiny/vae)")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp16")
-    parser.add_argument("--calibration-clips", type=int, default=32, help="clips measuring an autoencoder's latent std")
-
-
-def run(args: argparse.Namespace) -> int:
-    print(json.dumps(export(args.run_dir, args.component, args.destination, args.dtype, args.calibration_clips)))
-    return 0
 
 
 PIPELINE_COMPONENTS = ("text_encoder", "vae", "transformer", "audio_text_encoder", "audio_vae", "audio_transformer", "video_encoder", "upsampler")
@@ -232,10 +220,6 @@ def assemble(
     video_only: `folder` holds the text-to-video models only: a TextToVideoPipeline is written (a silent
     pipeline, e.g. to judge the video model before the sound models are trained).
     """
-    from diffusers import FlowMatchEulerDiscreteScheduler
-
-    from transformers import AutoTokenizer
-
     folder = Path(folder)
     candidates = [Path(tokenizer)] if tokenizer is not None else [folder / "tokenizer"] + ([Path(edit_base) / "tokenizer"] if edit_base else [])
     found = [path for path in candidates if (path / "tokenizer_config.json").is_file()]
@@ -244,16 +228,10 @@ def assemble(
                                 "with there (e.g. pipelines/tiny/tokenizer) or pass it")
     shared = dict(tokenizer=AutoTokenizer.from_pretrained(found[0]), scheduler=FlowMatchEulerDiscreteScheduler())
     if video_only:
-        from avgen.pipelines import TextToVideoPipeline
-
         pipeline = TextToVideoPipeline(**shared, **_load_components(folder, VIDEO_COMPONENTS))
     elif edit_base is None:
-        from avgen.pipelines import AVGenPipeline
-
         pipeline = AVGenPipeline(**shared, **_load_components(folder, PIPELINE_COMPONENTS, optional=("upsampler",)))
     else:
-        from avgen.pipelines import VideoEditPipeline
-
         base = _load_components(Path(edit_base), ("vae", "audio_text_encoder", "audio_vae", "audio_transformer", "video_encoder"))
         pipeline = VideoEditPipeline(**shared, **base, **_load_components(folder, EDIT_COMPONENTS))
     pipeline.to(DTYPES[dtype]).save_pretrained(folder, safe_serialization=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -24,9 +23,13 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from avgen import atomic
 from avgen.clock import MOVIEGEN_DURATIONS
 from avgen.precision import bf16_is_fast
+from avgen.world.captions import caption
 from avgen.world.dataset import render_clip_frames
+from avgen.world.edits import sample_edit_pair
+from avgen.world.spec import ClipSpec, sample_spec
 
 
 def _encode(vae, specs: list, batch_size: int, pool=None) -> torch.Tensor:
@@ -74,9 +77,6 @@ def build_latent_cache(
 
 
 def _build_shards(vae, out_dir, num_shards, shard_size, formats, resolution, seed, batch_size, edits, progress, pool):
-    from avgen.world.edits import sample_edit_pair
-    from avgen.world.spec import sample_spec
-
     for index in range(num_shards):
         path = out_dir / f"shard-{index:05d}.safetensors"
         if path.exists():
@@ -99,7 +99,7 @@ def _build_shards(vae, out_dir, num_shards, shard_size, formats, resolution, see
         metadata["specs"] = json.dumps([spec.to_dict() for spec in specs])
         tmp = path.with_name(f".{path.name}.partial")
         save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
+        atomic.replace(tmp, path)
         if progress:
             print(f"latent cache: {path.name} ({shard_size} {'edit pairs' if edits else 'clips'}, {duration:g} s at {fps} fps)", flush=True)
 
@@ -131,9 +131,6 @@ class LatentCacheDataset(torch.utils.data.IterableDataset):
         self.seed, self.rank, self.world_size = seed, rank, world_size
 
     def __iter__(self):
-        from avgen.world.captions import caption
-        from avgen.world.spec import ClipSpec
-
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         reader, readers = self.rank * workers + worker, self.world_size * workers
@@ -149,24 +146,3 @@ class LatentCacheDataset(torch.utils.data.IterableDataset):
                     else:
                         item["text"] = caption(ClipSpec.from_dict(shard["specs"][i]), rng, "train")
                     yield item
-
-
-def configure(parser) -> None:
-    parser.add_argument("vae", help="a trained TemporalAutoencoder folder (e.g. weights/tiny/vae)")
-    parser.add_argument("out_dir", help="the cache folder (resumed if it exists)")
-    parser.add_argument("--shards", type=int, required=True, help="number of shards to have in the end")
-    parser.add_argument("--shard-size", type=int, default=32, help="clips per shard")
-    parser.add_argument("--resolution", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--edits", action="store_true", help="cache the world's edit pairs (source and target)")
-    parser.add_argument("--workers", type=int, default=0, help="processes rendering clips beside the encoder")
-
-
-def run(args) -> int:
-    from avgen.models.autoencoder_video import TemporalAutoencoder
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    vae = TemporalAutoencoder.from_pretrained(args.vae, torch_dtype=torch.float32).to(device)
-    build_latent_cache(vae, args.out_dir, args.shards, args.shard_size, resolution=args.resolution, seed=args.seed,
-                       edits=args.edits, workers=args.workers)
-    return 0

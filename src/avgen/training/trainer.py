@@ -2,7 +2,7 @@
 
 The same loop runs on one CPU, one GPU, or many GPUs and nodes (`accelerate launch -m avgen.cli train ...`
 gives DDP; each rank draws its own world stream, see WorldDataset). What differs between models (which
-modules train, the data, the loss, the evaluation) lives in a Task (tasks.py).
+modules train, the data, the loss, the evaluation) lives in a Task (tasks/).
 
 A run directory holds everything a run writes; nothing of it belongs in git:
 
@@ -11,8 +11,8 @@ A run directory holds everything a run writes; nothing of it belongs in git:
     <run_dir>/checkpoints/     the newest checkpoints (checkpoint.py); a rerun resumes from the last one
     <run_dir>/final/<name>/    save_pretrained of every trained module at the end (fp32)
 
-Runs end at max_steps, after max_minutes (with a checkpoint, so a session that is about to end keeps its
-work), at stop_at_step (with a checkpoint), or on SIGTERM/SIGINT (also with a checkpoint).
+Runs end at max_steps, after max_minutes (with a checkpoint, so a machine that is about to be taken back keeps
+its work), at stop_at_step (with a checkpoint), or on SIGTERM/SIGINT (also with a checkpoint).
 """
 
 from __future__ import annotations
@@ -30,41 +30,9 @@ from accelerate.utils import set_seed
 
 from avgen.precision import bf16_is_fast
 from avgen.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    task: str
-    run_dir: str
-    preset: str = "pipelines/tiny"
-    data: str = "world"  # "world" (streamed procedural clips) or a folder of MP4s + metadata.jsonl
-    max_steps: int = 4000
-    batch_size: int = 8
-    learning_rate: float = 3e-4
-    warmup_steps: int = 200
-    min_lr_ratio: float = 0.1  # cosine decay to this fraction of learning_rate at max_steps
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    # "auto" (bf16 where avgen.precision finds it faster from the machine: CUDA, CPUs with bf16 units; or as
-    # AVGEN_PRECISION says), "bf16" or "no"
-    mixed_precision: str = "auto"
-    seed: int = 0
-    num_workers: int = 0
-    log_every: int = 10
-    eval_every: int = 250
-    checkpoint_every: int = 200
-    max_minutes: float | None = None
-    # end the run at this step (with a checkpoint, no final/), the learning-rate schedule still planned for max_steps:
-    # a stage of a recipe that stopped part-way, reproduced exactly (0: run to max_steps)
-    stop_at_step: int = 0
-    # a folder of exported components (e.g. weights/tiny): a new run starts from their weights instead of
-    # random ones (modules without a folder there stay random); a run that has a checkpoint ignores it
-    init_from: str = ""
-    options: dict = dataclasses.field(default_factory=dict)  # task-specific settings, see tasks.py
-
-    # settings that may change when a run is resumed (schedules and stopping), the rest must not
-    RESUMABLE_CHANGES = ("run_dir", "max_steps", "max_minutes", "stop_at_step", "log_every", "eval_every", "checkpoint_every", "num_workers",
-                         "init_from")
+from avgen.training.config import TrainConfig
+from avgen.training.tasks import build_task
+from avgen.training.weights import load_exported_weights
 
 
 def learning_rate_at(step: int, config: TrainConfig) -> float:
@@ -117,38 +85,8 @@ class TaskLoss(torch.nn.Module):
         return self.task.loss(self.models, batch, step)
 
 
-def load_allowing_optional_keys(module: torch.nn.Module, state_dict: dict, mismatch: str) -> None:
-    """module.load_state_dict(state_dict), strict except for the keys the module adds at neutral values
-    (`module.optional_init_keys()`, e.g. VideoTransformer's text standardization), which an older state of the
-    same shape lacks; anything else missing or unexpected raises RuntimeError("<mismatch>: ...")."""
-    optional = module.optional_init_keys() if hasattr(module, "optional_init_keys") else set()
-    missing, unexpected = module.load_state_dict(state_dict, strict=False)
-    if unexpected or set(missing) - optional:
-        raise RuntimeError(f"{mismatch}: missing {sorted(set(missing) - optional)}, unexpected {sorted(unexpected)}")
-
-
-def load_exported_weights(folder: str | Path, modules: dict[str, torch.nn.Module]) -> list[str]:
-    """Copy the weights of exported components <folder>/<name>/ (any dtype) into the same-named modules,
-    in place; returns the names loaded. A shape mismatch is an error: the run's preset and the folder differ."""
-    from avgen.training.export import component_class
-
-    loaded = []
-    for name, module in modules.items():
-        path = Path(folder) / name
-        if not (path / "config.json").is_file():
-            continue
-        source = component_class(path).from_pretrained(path, torch_dtype=torch.float32)
-        load_allowing_optional_keys(module, source.state_dict(), f"{path} does not match the run's {name}")
-        loaded.append(name)
-    if not loaded:
-        raise FileNotFoundError(f"init_from={folder} holds none of the components {sorted(modules)}")
-    return loaded
-
-
 def train(config: TrainConfig) -> Path:
     """Train (or resume) the run; returns the run directory."""
-    from avgen.training.tasks import build_task  # the tasks import the models; keep this module light
-
     run_dir = Path(config.run_dir)
     task = build_task(config)  # validates the options before anything is written
     _check_resumable(run_dir, config)
@@ -163,7 +101,6 @@ def train(config: TrainConfig) -> Path:
     set_seed(config.seed)
     modules = task.build()  # name -> trainable module
     parameters = [p for module in modules.values() for p in module.parameters() if p.requires_grad]
-    clip_groups = [[p for name in group for p in modules[name].parameters() if p.requires_grad] for group in task.clip_groups(modules)]
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, betas=(0.9, 0.99), weight_decay=config.weight_decay)
     # forward goes through the (DDP-)wrapped module, so gradient sync and autocast apply to the loss
     model, optimizer = accelerator.prepare(TaskLoss(task, modules), optimizer)
@@ -209,15 +146,14 @@ def train(config: TrainConfig) -> Path:
         loss, logs = model(batch, step)
         optimizer.zero_grad(set_to_none=True)
         accelerator.backward(loss)
-        norms = [float(accelerator.clip_grad_norm_(group, config.max_grad_norm)) for group in clip_groups if group]
-        grad_norm = norms[0]  # the first group's (the model's); the others' are logged beside it
+        grad_norm = float(accelerator.clip_grad_norm_(parameters, config.max_grad_norm))
         optimizer.step()
         step += 1
         window_steps += 1
         if step % config.log_every == 0 and accelerator.is_main_process:
             seconds = (time.monotonic() - window_start) / window_steps
             record = {"step": step, "loss": loss.item(), **{k: float(v) for k, v in logs.items()},
-                      "grad_norm": grad_norm, **{f"grad_norm_{i}": n for i, n in enumerate(norms[1:], 1)}, "lr": learning_rate_at(step - 1, config), "sec_per_step": round(seconds, 3)}
+                      "grad_norm": grad_norm, "lr": learning_rate_at(step - 1, config), "sec_per_step": round(seconds, 3)}
             with log_path.open("a") as f:
                 f.write(json.dumps(record) + "\n")
             print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()), flush=True)

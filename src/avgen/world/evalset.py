@@ -24,11 +24,11 @@ options (another spec or caption for the same file name) is refused before any w
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from avgen import atomic
 from avgen.world.captions import caption
 from avgen.world.spec import DEFAULT_SAMPLE_RATE, ClipSpec, sample_spec
 
@@ -140,6 +140,4 @@ def _read_records(path: Path) -> dict[str, dict]:
 
 
 def _write_records(path: Path, records: dict[str, dict]) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text("".join(json.dumps(records[name]) + "\n" for name in sorted(records)))
-    os.replace(tmp, path)
+    atomic.write_text(path, "".join(json.dumps(records[name]) + "\n" for name in sorted(records)))

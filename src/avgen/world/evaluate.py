@@ -1,4 +1,4 @@
-"""`avgen eval FOLDER`: the world's benchmark on a folder of generated MP4s.
+"""The world's benchmark on a folder of generated MP4s (`avgen eval FOLDER`, avgen/commands/evaluate.py).
 
 The folder holds MP4s and a `metadata.jsonl`, one JSON object per clip:
     file_name   the MP4, relative to the folder (required)
@@ -17,45 +17,22 @@ same way.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import multiprocessing
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from avgen.muxer import read_video
 from avgen.world import judge, metrics
+from avgen.world.captions import parse_caption
 from avgen.world.spec import is_held_out
 
 METADATA_NAME = "metadata.jsonl"
 ALL = "all"
 HELD_OUT_PAIRS_GROUP = "held-out pairs"  # clips whose prompted subject-colour pair is held out of training
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("folder", type=Path, help="folder with MP4s and metadata.jsonl")
-    parser.add_argument("--out", type=Path, default=None, help="JSON report (default: FOLDER/report.json)")
-    parser.add_argument("--markdown", type=Path, default=None, help="also write the summary as Markdown")
-    parser.add_argument("--workers", type=int, default=1, help="processes judging clips in parallel")
-
-
-def run(args) -> int:
-    try:
-        report = evaluate_folder(args.folder, workers=args.workers)
-    except ValueError as error:
-        print(f"avgen eval: {error}", file=sys.stderr)
-        return 2
-    out = args.out or args.folder / "report.json"
-    out.write_text(json.dumps(report, indent=1, default=_json_default))
-    table = summary_markdown(report["summary"])
-    if args.markdown:
-        args.markdown.write_text(f"# avgen eval: {args.folder}\n\n{table}\n")
-    print(table)
-    print(f"\nreport: {out}")
-    return 0
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -80,14 +57,10 @@ def prompted_of(row: dict) -> dict:
     """Prompted attributes of a metadata row: from its spec if given, else parsed from its text."""
     if row.get("spec") is not None:
         return metrics.prompted_attributes(row["spec"])
-    from avgen.world.captions import parse_caption
-
     return metrics.prompted_attributes(parse_caption(row["text"]))
 
 
 def _decode(path: Path):
-    from avgen.muxer import read_video
-
     video = read_video(path)
     audio = video.audio if video.audio is not None else np.zeros((1, 0), np.float32)
     return video.frames, audio, video.fps, video.sample_rate or 16_000

@@ -1,4 +1,5 @@
-"""`avgen world judge-accuracy`: how often the judge is right, measured on rendered ground truth.
+"""How often the judge is right, measured on rendered ground truth (`avgen world judge-accuracy`,
+avgen/commands/judge_accuracy.py).
 
 Renders clips over all attributes (both Movie Gen formats, 10 s @ 24 fps and 16 s @ 16 fps, plus
 shorter clips at every world fps, several resolutions, held-out subject-colour pairs, second subjects),
@@ -15,8 +16,6 @@ onsets are all sounding events (both subjects and thunder).
 
 from __future__ import annotations
 
-import argparse
-import json
 import multiprocessing
 import tempfile
 import time
@@ -25,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from avgen.world import metrics
-from avgen.world.spec import WORLD_FPS, ClipSpec, GroundTruth, sample_spec
+from avgen.muxer import read_video, write_video
+from avgen.world import judge, metrics, render_clip
+from avgen.world.spec import ClipSpec, GroundTruth, sample_spec
 
 PASS_LEVEL = 0.95  # every attribute accuracy and event time accuracy must reach this (docs/world.md, "The judge")
 EVENT_MATCH_WINDOW_S = 0.25  # a judged event farther than this from every truth event is a false alarm
@@ -37,28 +37,6 @@ HELD_OUT_SHARE = 0.15  # share of clips whose main subject is a held-out pair
 VISUAL_KIND = {"contact": "contact", "footstep": "footstep", "flash": "flash"}
 AUDIO_CLASS = {"contact": "impact", "footstep": "footstep", "thunder": "thunder"}
 ATTRIBUTES = ("subject", "color", "motion", "direction", "speed", "background", "camera", "weather", "ambience", "music", "subject_sounds")
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--n", type=int, default=500, help="number of clips to render and judge")
-    parser.add_argument("--resolutions", type=int, nargs="+", default=[64, 128], help="64: the model's, 128: the upsampler's")
-    parser.add_argument("--fps", type=int, nargs="+", default=list(WORLD_FPS), choices=WORLD_FPS)
-    parser.add_argument("--mp4-share", type=float, default=1.0, help="share of clips judged after an MP4 round trip")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="write the JSON report here")
-
-
-def run(args) -> int:
-    specs = accuracy_specs(args.n, args.resolutions, args.fps, args.seed)
-    started = time.time()
-    report = measure(specs, mp4_share=args.mp4_share, workers=args.workers, seed=args.seed)
-    report["seconds"] = round(time.time() - started, 1)
-    print(format_report(report))
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=1))
-        print(f"report: {args.out}")
-    return 0 if report["passed"] else 1
 
 
 def accuracy_specs(n: int, resolutions, fps_options, seed: int) -> list[ClipSpec]:
@@ -141,14 +119,10 @@ def _visible_truth_events(truth: GroundTruth, kind: str) -> list[float]:
 
 def judge_one(job: tuple[ClipSpec, bool]) -> dict:
     """Render one clip, optionally round-trip it through MP4, judge it, compare with the truth."""
-    from avgen.world import judge, render_clip
-
     spec, through_mp4 = job
     clip = render_clip(spec)
     frames, audio, fps, sample_rate = clip.frames, clip.audio, clip.fps, clip.sample_rate
     if through_mp4:
-        from avgen.muxer import read_video, write_video
-
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "clip.mp4"
             write_video(path, frames, fps, audio=audio, sample_rate=sample_rate)

@@ -3,10 +3,9 @@
     avgen world render -o clip.mp4 [--seed 0] [--fps 24 --duration 10] [--resolution 64] [--heldout]
     avgen world render -o clip.mp4 --spec spec.json        (or an inline JSON ClipSpec)
     avgen world write-evalset OUT_DIR --n 300 --split heldout [--hires]
-    avgen world judge-accuracy ...                          (avgen/world/judge_accuracy.py)
+    avgen world judge-accuracy ...                          (avgen/commands/judge_accuracy.py)
 
-Same contract as avgen/cli.py: configure(parser) adds the arguments, run(args) returns the exit code;
-heavy imports happen in run, since `avgen --help` configures every subcommand.
+Same contract as avgen/cli.py: configure(parser) adds the arguments, run(args) returns the exit code.
 """
 
 from __future__ import annotations
@@ -17,10 +16,17 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from avgen.cli import _try_import
-from avgen.world.spec import DEFAULT_SAMPLE_RATE, WORLD_FPS
+import numpy as np
 
-JUDGE_ACCURACY_MODULE = "avgen.world.judge_accuracy"
+import avgen.world
+from avgen import validation
+from avgen.cli import _try_import
+from avgen.muxer import VIDEO_SUFFIXES, write_video
+from avgen.world.captions import caption
+from avgen.world.evalset import write_evalset
+from avgen.world.spec import DEFAULT_SAMPLE_RATE, WORLD_FPS, ClipSpec, sample_spec
+
+JUDGE_ACCURACY_MODULE = "avgen.commands.judge_accuracy"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -87,8 +93,6 @@ FORMAT_FLAGS = {"fps": "--fps", "duration": "--duration", "resolution": "--resol
 
 
 def _load_spec(text: str):
-    from avgen.world.spec import ClipSpec
-
     try:
         data = json.loads(text if text.lstrip().startswith("{") else Path(text).read_text())
     except (OSError, ValueError) as error:  # unreadable, not UTF-8, not JSON
@@ -104,13 +108,6 @@ def _load_spec(text: str):
 def _render_request(args: argparse.Namespace):
     """(spec, caption) of `avgen world render`'s arguments, or a ValueError naming the flag of a bad one; the targets
     are checked (can be written) before anything is rendered."""
-    import numpy as np
-
-    from avgen import validation
-    from avgen.muxer import VIDEO_SUFFIXES
-    from avgen.world.captions import caption
-    from avgen.world.spec import sample_spec
-
     if args.spec is not None and args.heldout:
         raise ValueError("--heldout samples a clip; it cannot be combined with --spec")
     validation.check_seed("--seed", args.seed)
@@ -138,15 +135,12 @@ def _render_request(args: argparse.Namespace):
 
 
 def _run_render(args: argparse.Namespace) -> int:
-    from avgen.muxer import write_video
-    from avgen.world import render_clip
-
     try:
         spec, text = _render_request(args)
     except ValueError as error:
         print(f"avgen world render: {error}", file=sys.stderr)
         return 2
-    clip = render_clip(spec)
+    clip = avgen.world.render_clip(spec)  # looked up now: tests replace it to see that bad arguments render nothing
     write_video(args.output, clip.frames, clip.fps, clip.audio, clip.sample_rate,
                 {"generator": "avgen world renderer", "prompt": text, "spec": spec.to_json()})
     if args.truth is not None:
@@ -156,8 +150,6 @@ def _run_render(args: argparse.Namespace) -> int:
 
 
 def _run_write_evalset(args: argparse.Namespace) -> int:
-    from avgen.world.evalset import write_evalset
-
     records = write_evalset(args.out_dir, args.n, split=args.split, seed=args.seed, hires=args.hires,
                             fps_tag=args.fps_tag, progress=True, **_format_options(args))
     kinds = Counter(_sub_kind(record) for record in records)
