@@ -18,6 +18,7 @@ sample-aligned (tests/test_muxer.py measures it with PyAV and with the ffmpeg bi
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import uuid
@@ -223,9 +224,10 @@ def _mux_audio(container, sound, audio: np.ndarray, sample_rate: int) -> None:
     container.mux(sound.encode())
 
 
-def probe_video(path: str | os.PathLike) -> tuple[int, int]:
-    """(fps, number of frames) of a video file's first video stream, from its headers and packets (nothing
-    is decoded). Raises ValueError if the file is missing, unreadable, has no video or an unsupported fps."""
+@contextlib.contextmanager
+def _open_video(path: str | os.PathLike):
+    """(container, its first video stream) of a readable video file, open for the with-block; a missing file, no
+    video stream or an FFmpeg error (also while the block demuxes) is a ValueError naming the file."""
     import av
 
     path = Path(path)
@@ -235,11 +237,17 @@ def probe_video(path: str | os.PathLike) -> tuple[int, int]:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise ValueError(f"{str(path)!r} has no video stream")
-            stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate
-            num_frames = sum(1 for packet in container.demux(stream) if packet.size)  # the flush packet is empty
+            yield container, container.streams.video[0]
     except av.FFmpegError as error:
         raise ValueError(f"cannot read {str(path)!r}: {error}") from error
+
+
+def probe_video(path: str | os.PathLike) -> tuple[int, int]:
+    """(fps, number of frames) of a video file's first video stream, from its headers and packets (nothing
+    is decoded). Raises ValueError if the file is missing, unreadable, has no video or an unsupported fps."""
+    with _open_video(path) as (container, stream):
+        rate = stream.average_rate or stream.guessed_rate
+        num_frames = sum(1 for packet in container.demux(stream) if packet.size)  # the flush packet is empty
     if not rate:
         raise ValueError(f"{str(path)!r} does not declare a frame rate")
     try:
@@ -260,23 +268,12 @@ class _VideoScan:
 
 
 def _scan_video(path: str | os.PathLike) -> _VideoScan:
-    import av
-
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"cannot read {str(path)!r}: no such file")
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise ValueError(f"{str(path)!r} has no video stream")
-            stream = container.streams.video[0]
-            rate = stream.guessed_rate or stream.average_rate
-            # (pts, duration, dts) per frame shown, in decode order; the flush packet is empty, and discarded ones
-            # (before the start of an MP4 edit list: a phone's trim) are decoded as references but never shown
-            packets = [(p.pts, p.duration or 0, p.dts) for p in container.demux(stream) if p.size and not p.is_discard]
-            time_base, declared = stream.time_base, stream.duration
-    except av.FFmpegError as error:
-        raise ValueError(f"cannot read {str(path)!r}: {error}") from error
+    with _open_video(path) as (container, stream):
+        rate = stream.guessed_rate or stream.average_rate
+        # (pts, duration, dts) per frame shown, in decode order; the flush packet is empty, and discarded ones
+        # (before the start of an MP4 edit list: a phone's trim) are decoded as references but never shown
+        packets = [(p.pts, p.duration or 0, p.dts) for p in container.demux(stream) if p.size and not p.is_discard]
+        time_base, declared = stream.time_base, stream.duration
     if not packets:
         raise ValueError(f"{str(path)!r} has no video frames")
     if any(pts is None for pts, _, _ in packets):
