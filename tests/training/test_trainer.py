@@ -121,6 +121,25 @@ def test_vae_task_can_train_the_decoder_alone(preset, tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+def test_vae_temporal_difference_loss_sees_a_static_reconstruction_of_a_slow_pan(preset, tmp_path):
+    from avgen.training.tasks.vae import temporal_difference_loss
+
+    # a textured strip shifting one pixel every 4 frames (a slow pan); its per-pixel error against the
+    # first frame held still is small, but its frame-to-frame change is lost entirely
+    texture = torch.rand(1, 3, 1, 16, 40, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    pan = torch.cat([texture[..., t // 4 : t // 4 + 32] for t in range(16)], dim=2)  # (1, 3, 16, 16, 32)
+    static = pan[:, :, :1].expand_as(pan)
+    assert temporal_difference_loss(pan, pan) == 0
+    assert temporal_difference_loss(static, pan, strides=[4]) > 2 * temporal_difference_loss(static, pan, strides=[1])
+    with pytest.raises(ValueError, match="shorter than"):
+        temporal_difference_loss(pan[:, :, :4], pan[:, :, :4], strides=[4, 8])
+    run_dir = tmp_path / "vae"
+    options = {"clip_frames": 8, "clip_seconds": 1.0, "resolution": 32, "temporal_weight": 1.0, "temporal_strides": [1, 2]}
+    train(config(preset, run_dir, "vae", options=options))
+    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    assert all(r["temporal"] > 0 for r in records if "eval" not in r)
+
+
 def test_stop_at_step_ends_with_a_checkpoint_on_the_full_schedule_and_a_rerun_goes_on(preset, tmp_path):
     run_dir = tmp_path / "vae"
     options = {"clip_frames": 8, "clip_seconds": 1.0, "resolution": 32}

@@ -24,6 +24,8 @@ class VideoAutoencoderOptions:
     moving_weight: float = 5.0
     moving_threshold: float = 0.1
     l2_weight: float = 4.0
+    temporal_weight: float = 0.0
+    temporal_strides: list[int] = dataclasses.field(default_factory=lambda: [1, 4])
     train_encoder: bool = True
 
 
@@ -37,6 +39,12 @@ class VideoAutoencoderTask(Task):
     The world's subjects cover ~2 % of a 64x64 frame, so a plain mean over pixels lets the codec blur the
     very things the judge and the user look at (a ball's colour, a footstep). Pixels that differ from the
     crop's temporal median (moving subjects, flashes) get `moving_weight` times the weight.
+
+    `temporal_weight` adds an L1 loss on frame-to-frame change (reconstruction[t + s] - reconstruction[t]
+    against the same in the input, for each stride s). A slow pan moves the world's nearest-neighbour
+    content one pixel every few frames; per pixel that is a small error, so the plain loss let the codec
+    return a static background (the judge's camera errors at step 7,000 were slow pans and zooms read as
+    static). Stride 1 keeps flashes and contacts; stride 4 (one latent frame) sees the slow shifts.
 
     `train_encoder=false` trains the decoder alone (from `--init-from`, an exported vae): the latent space
     stays exactly what the text-to-video and edit models were trained on. Measured on the tiny models: it
@@ -86,7 +94,12 @@ class VideoAutoencoderTask(Task):
         kl = kl_loss(posterior).mean()
         opl = outlier_penalty_loss(posterior.mean.float())
         total = l1 + self.options.l2_weight * l2 + self.options.kl_weight * kl + self.options.opl_weight * opl
-        return total, {"l1": l1.item(), "l2": l2.item(), "kl": kl.item(), "opl": opl.item()}
+        logs = {"l1": l1.item(), "l2": l2.item(), "kl": kl.item(), "opl": opl.item()}
+        if self.options.temporal_weight > 0:
+            temporal = temporal_difference_loss(reconstruction, x, self.options.temporal_strides)
+            total = total + self.options.temporal_weight * temporal
+            logs["temporal"] = temporal.item()
+        return total, logs
 
     def evaluate(self, modules):
         """PSNR of 2-second clips at every fps, encoded with the posterior mode."""
@@ -101,3 +114,17 @@ class VideoAutoencoderTask(Task):
                 scores.append(psnr(vae.decode(z, num_frames=x.shape[2]).sample, x))
                 latents.append(z.float().flatten())
         return {"psnr": float(np.mean(scores)), "psnr_min": float(np.min(scores)), "latent_std": torch.cat(latents).std().item()}
+
+
+def temporal_difference_loss(reconstruction: torch.Tensor, target: torch.Tensor, strides=(1, 4)) -> torch.Tensor:
+    """Mean L1 between the frame-to-frame changes of two (B, C, F, H, W) clips, averaged over the strides
+    shorter than the clip."""
+    frames = target.shape[2]
+    losses = [
+        ((reconstruction[:, :, s:] - reconstruction[:, :, :-s]) - (target[:, :, s:] - target[:, :, :-s])).abs().mean()
+        for s in strides
+        if 0 < s < frames
+    ]
+    if not losses:
+        raise ValueError(f"no temporal stride in {tuple(strides)} is shorter than the clip's {frames} frames")
+    return torch.stack(losses).mean()
