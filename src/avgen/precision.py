@@ -60,17 +60,29 @@ def inference_precision(device: torch.device | str) -> str:
     return "bf16" if bf16_is_fast(device) else "fp32"
 
 
+def cpu_model() -> str:
+    """The CPU's model name; Linux names it in /proc/cpuinfo, platform.processor() only gives the architecture."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_name(device: torch.device | str) -> str:
     """What a benchmark ran on, in words: the GPU's name, or the CPU's model name and its core count."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    model = platform.processor() or platform.machine()
-    try:  # Linux names the CPU model here; platform.processor() only gives the architecture
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} CPUs"
+    return f"{cpu_model()}, {os.cpu_count()} CPUs"
+
+
+def machine(device: torch.device | str) -> dict:
+    """What a run trains on (the trainer records it): the CPU's model and core count, its native bf16 units (the
+    CPU_BF16_FLAGS it has; none means bf16 is emulated) and the GPU, with the count, when `device` is one."""
+    device = torch.device(device)
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    return {"cpu": cpu_model(), "cpus": os.cpu_count(), "cpu_bf16_units": sorted(CPU_BF16_FLAGS & cpu_flags()),
+            "gpu": gpu, "gpus": torch.cuda.device_count() if gpu else 0}

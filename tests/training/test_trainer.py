@@ -1,6 +1,7 @@
 """The trainer on tiny random presets: every task takes steps, checkpoints resume exactly, bad settings fail early."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -312,6 +313,33 @@ def test_export_writes_half_precision_weights_with_a_measured_scaling_factor(pre
     assert "steps: 1 of 1" in card and "## Reproduce" in card and "## Metrics" in card
     assert f"avgen train audio-vae --run-dir {run_dir}" in card and "--option clip_seconds=0.2" in card
     assert f"scaling_factor {report['scaling_factor']}" in card
+
+
+def test_the_model_card_names_the_machine_of_each_piece_of_a_run(preset, tmp_path, monkeypatch):
+    from avgen.training import trainer
+    from avgen.training.export import export, machine_lines
+
+    run_dir = tmp_path / "audio"
+    options = {"clip_seconds": 0.2, "source_seconds": 1.0}
+    train(config(preset, run_dir, "audio-vae", options=options, max_steps=3, stop_at_step=1))
+    here = json.loads((run_dir / "machines.jsonl").read_text())  # one piece so far: this machine
+    assert here["step"] == 0 and here["cpu"] and here["cpus"] == os.cpu_count() and here["gpu"] is None
+    assert here["precision"] == "no" and here["processes"] == 1 and set(here["cpu_bf16_units"]) <= {"amx_bf16", "avx512_bf16"}
+    elsewhere = {"cpu": "AMD EPYC 7B13", "cpus": 16, "cpu_bf16_units": [], "gpu": "NVIDIA H100 80GB HBM3", "gpus": 1}
+    monkeypatch.setattr(trainer, "machine", lambda device: elsewhere)
+    train(config(preset, run_dir, "audio-vae", options=options, max_steps=3))  # resumes at step 1 on another machine
+    train(config(preset, run_dir, "audio-vae", options=options, max_steps=3))  # nothing left to train: no line
+    pieces = [json.loads(line) for line in (run_dir / "machines.jsonl").read_text().splitlines()]
+    assert [p["step"] for p in pieces] == [0, 1] and pieces[1]["cpu"] == "AMD EPYC 7B13"
+    export(run_dir, "audio_vae", tmp_path / "out", calibration_clips=1)
+    card = (tmp_path / "out" / "MODEL_CARD.md").read_text()
+    units = f"with bf16 units ({', '.join(here['cpu_bf16_units'])})" if here["cpu_bf16_units"] else "without bf16 units"
+    assert (f"- machines:\n  - {here['cpu']}, {here['cpus']} CPUs {units}, no GPU, precision no: steps 0-1\n"
+            "  - AMD EPYC 7B13, 16 CPUs without bf16 units, 1 x NVIDIA H100 80GB HBM3, precision no: steps 1-3\n") in card
+    assert card.index("## Evaluation") > card.index("- machines:") > card.index("## Training procedure")
+    assert machine_lines([], 10) == "- machine: not recorded by the run"  # runs that kept no machines.jsonl
+    one = machine_lines([{**pieces[1], "step": 0}, pieces[1]], 10)  # two pieces on one machine: one line
+    assert one == "- machine: AMD EPYC 7B13, 16 CPUs without bf16 units, 1 x NVIDIA H100 80GB HBM3, precision no: steps 0-10"
 
 
 def test_a_new_run_starts_from_exported_weights_and_a_resumed_one_ignores_them(preset, tmp_path):

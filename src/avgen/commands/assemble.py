@@ -16,7 +16,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="FOLDER holds an edit model (transformer, text_encoder); take the rest from this AVGenPipeline "
                              "folder and write a VideoEditPipeline")
     parser.add_argument("--tokenizer", default=None, metavar="DIR",
-                        help="the tokenizer the text encoders were trained with (default: FOLDER/tokenizer, else the edit base's)")
+                        help="the tokenizer the text encoders were trained with (default: FOLDER/text_encoder's own, which `avgen "
+                             "export` writes beside a pretrained encoder, else FOLDER/tokenizer, else the edit base's)")
     parser.add_argument("--video-only", action="store_true",
                         help="FOLDER holds the text-to-video models only (text_encoder, vae, transformer): write a TextToVideoPipeline")
 

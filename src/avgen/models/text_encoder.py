@@ -1,7 +1,7 @@
-"""Text encoder: a small T5 encoder from transformers, and its tokenizer.
+"""Text encoder: the preset's small T5 encoder or any pretrained transformers encoder, and its tokenizer.
 
-Movie Gen concatenates three frozen encoders (UL2, ByT5, MetaCLIP). At our scale no pretrained encoder
-can be downloaded, so the shipped model trains a 4-layer T5 encoder jointly with each transformer. Its
+Movie Gen concatenates three frozen encoders (UL2, ByT5, MetaCLIP). The shipped model has a 4-layer T5
+encoder of its own, trained on world captions (no pretrained encoder could be downloaded at first). Its
 tokenizer is a byte-level BPE learned from the world's training captions (`train_caption_tokenizer`,
 `avgen train-tokenizer`, committed as pipelines/tiny/tokenizer/, 602 entries): every word of the training
 phrasing is one token, and a held-out paraphrase is spelt in smaller pieces, never as an unknown word.
@@ -9,9 +9,12 @@ ByT5's byte tokenizer (`byte_tokenizer`, no vocabulary file) remains the default
 tokenizer folder (the unit tests' tiny models); the first tiny video model trained on it learnt text
 far more slowly (see train_caption_tokenizer).
 
-Any transformers encoder can be swapped in by path (`from_pretrained` of a folder with the text encoder
-and its tokenizer, e.g. google/umt5-base); the transformers see only (B, L, text_dim) hidden states and
-a (B, L) mask, with text_dim set to the encoder's width.
+Any transformers encoder can be used instead, named by folder or hub id (`load_text_encoder`; `avgen train
+t2v --option text_encoder=NAME`): a sentence encoder such as all-MiniLM-L6-v2 (BertModel, 384 wide), a T5
+encoder (the encoder half of a T5 / mT5 / UMT5 checkpoint), the text half of CLIP or SigLIP. Its tokenizer
+comes from the same folder. The transformers see only (B, L, text_dim) hidden states (the encoder's
+last_hidden_state) and a (B, L) mask, with text_dim set to the encoder's width (`text_width`: hidden_size,
+called d_model in T5's config).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors, trainers
 from tokenizers.models import BPE
-from transformers import AutoTokenizer, ByT5Tokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast, T5Config, T5EncoderModel
+import transformers
+from transformers import (AutoConfig, AutoTokenizer, ByT5Tokenizer, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase,
+                          PreTrainedTokenizerFast, T5Config, T5EncoderModel)
 
 from avgen.models.transformer_video import masked_mean
 
@@ -49,6 +54,51 @@ def tiny_text_encoder_config(d_model: int = 256, num_layers: int = 4, num_heads:
 
 def build_text_encoder(config: T5Config | None = None) -> T5EncoderModel:
     return T5EncoderModel(config or tiny_text_encoder_config())
+
+
+# model_type -> the class of the encoder half, for checkpoints that hold more than an encoder (AutoModel would
+# build the whole encoder-decoder, or CLIP's image tower too)
+ENCODER_HALVES = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5EncoderModel",
+                  "clip": "CLIPTextModel", "siglip": "SiglipTextModel"}
+
+
+def encoder_class(config: PretrainedConfig) -> type[PreTrainedModel]:
+    """The transformers class that runs a text encoder of this config: the encoder half for the families of
+    ENCODER_HALVES, else AutoModel's base model (BertModel for a BERT, whatever heads its checkpoint had)."""
+    if config.model_type in ENCODER_HALVES:
+        return getattr(transformers, ENCODER_HALVES[config.model_type])
+    if getattr(config, "is_encoder_decoder", False):
+        raise ValueError(f"{config.model_type} is an encoder-decoder whose encoder half avgen does not know: name an "
+                         f"encoder-only model (e.g. a BERT or T5 encoder)")
+    try:
+        model_class = transformers.MODEL_MAPPING[type(config)]
+    except KeyError:
+        raise ValueError(f"transformers has no base model for a {type(config).__name__}") from None
+    return model_class[0] if isinstance(model_class, tuple) else model_class
+
+
+def text_width(config: PretrainedConfig) -> int:
+    """The width of an encoder's hidden states, whatever its family calls it (hidden_size; d_model in T5's config)."""
+    for key in ("hidden_size", "d_model"):
+        value = getattr(config, key, None)
+        if isinstance(value, int):
+            return value
+    raise ValueError(f"cannot tell the width of a {type(config).__name__}: it has neither hidden_size nor d_model")
+
+
+def load_text_encoder(name_or_path: str | Path, dtype: torch.dtype = torch.float32) -> PreTrainedModel:
+    """A pretrained transformers encoder from a folder or hub id, in `dtype`, from safetensors weights only
+    (pickle files are never loaded: unpickling runs code)."""
+    config = AutoConfig.from_pretrained(name_or_path)
+    return encoder_class(config).from_pretrained(name_or_path, use_safetensors=True, dtype=dtype)
+
+
+def load_encoder_tokenizer(name_or_path: str | Path) -> PreTrainedTokenizerBase:
+    """The tokenizer that comes with a pretrained encoder (the same folder or hub id)."""
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{name_or_path} has no tokenizer to go with its text encoder: {error}") from error
 
 
 def train_caption_tokenizer(captions: Iterable[str], vocab_size: int = 1024) -> PreTrainedTokenizerFast:
@@ -100,9 +150,13 @@ def encode_prompt(
     """prompts (B strings) -> hidden states (B, L, text_dim) and attention mask (B, L) of 1/0.
 
     Padding goes to the longest prompt of the batch (not to max_length): attention cost follows the
-    real text length. Longer prompts are truncated to max_length tokens.
+    real text length. Longer prompts are truncated to max_length tokens (or fewer, where the tokenizer or
+    the encoder's position table stops sooner). Any transformers encoder: its last_hidden_state is used.
     """
     device = device if device is not None else next(text_encoder.parameters()).device
+    # never past what the encoder can read (BERT's 512 learned positions, CLIP's 77)
+    max_length = min(max_length, tokenizer.model_max_length,
+                     getattr(text_encoder.config, "max_position_embeddings", None) or max_length)
     tokens = tokenizer(
         list(prompts), padding="longest", truncation=True, max_length=max_length, return_tensors="pt"
     )

@@ -19,6 +19,7 @@ from safetensors.torch import load_model
 from transformers import AutoTokenizer
 
 from avgen.models.autoencoder_audio import AudioAutoencoder
+from avgen.models.text_encoder import load_encoder_tokenizer
 from avgen.pipelines import AVGenPipeline, TextToVideoPipeline, VideoEditPipeline
 from avgen.training.checkpoint import latest_checkpoint
 from avgen.training.tasks import EVAL_SEED, is_edit_transformer
@@ -33,7 +34,7 @@ def load_trained(run_dir: str | Path, name: str):
     """Component `name` of a run: final/<name> when the run finished, else its latest checkpoint."""
     run_dir = Path(run_dir)
     if (run_dir / "final" / name).is_dir():
-        return component_class(run_dir / "final" / name).from_pretrained(run_dir / "final" / name)
+        return component_class(run_dir / "final" / name).from_pretrained(run_dir / "final" / name, use_safetensors=True)
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
         raise FileNotFoundError(f"{run_dir} has neither final/{name} nor a checkpoint")
@@ -67,8 +68,8 @@ def latent_std(module, num_clips: int = 32) -> float:
 
 def training_summary(run_dir: str | Path) -> dict:
     """What a run's own files say about it: its TrainConfig, the last step logged, the seconds it took
-    (summed over logged steps, so the pauses between resumed pieces are not counted) and the last
-    evaluation's metrics."""
+    (summed over logged steps, so the pauses between resumed pieces are not counted), the last
+    evaluation's metrics and the machine of each piece (machines.jsonl, one line per start or resume)."""
     run_dir = Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
     step, seconds, evaluation = 0, 0.0, {}
@@ -80,7 +81,33 @@ def training_summary(run_dir: str | Path) -> dict:
         elif "sec_per_step" in record:  # the mean over the steps since the previous record
             seconds += record["sec_per_step"] * max(0, record["step"] - step)
             step = record["step"]
-    return {"config": config, "steps": step, "train_seconds": round(seconds), "eval": evaluation}
+    machines = run_dir / "machines.jsonl"
+    pieces = [json.loads(line) for line in machines.read_text().splitlines()] if machines.is_file() else []
+    return {"config": config, "steps": step, "train_seconds": round(seconds), "eval": evaluation, "machines": pieces}
+
+
+def machine_lines(pieces: list[dict], steps: int) -> str:
+    """The card's bullet for the machines a run trained on (machines.jsonl), each with the steps it took; consecutive
+    pieces on the same machine, precision and process count are one. E.g. "- machine: Intel(R) Xeon(R) Processor,
+    2 CPUs with bf16 units (amx_bf16, avx512_bf16), no GPU, precision bf16: steps 0-10038"; one sub-bullet a machine
+    where there were several."""
+    if not pieces:
+        return "- machine: not recorded by the run"
+    spans = []  # [words, first step, last step]
+    for piece, following in zip(pieces, pieces[1:] + [None]):
+        if following and following["step"] == piece["step"]:  # it kept no step (no checkpoint): the next one redid them
+            continue
+        units = piece["cpu_bf16_units"]
+        words = (f"{piece['cpu']}, {piece['cpus']} CPUs " + (f"with bf16 units ({', '.join(units)})" if units else "without bf16 units")
+                 + (f", {piece['gpus']} x {piece['gpu']}" if piece["gpu"] else ", no GPU") + f", precision {piece['precision']}"
+                 + (f", {piece['processes']} processes" if piece["processes"] > 1 else ""))
+        end = following["step"] if following else max(steps, piece["step"])
+        if spans and spans[-1][0] == words:
+            spans[-1][2] = end
+        else:
+            spans.append([words, piece["step"], end])
+    lines = [f"{words}: steps {first}-{last}" for words, first, last in spans]
+    return f"- machine: {lines[0]}" if len(lines) == 1 else "- machines:" + "".join(f"\n  - {line}" for line in lines)
 
 
 def model_card(run_dir: str | Path, name: str, destination: str | Path, report: dict) -> str:
@@ -108,6 +135,9 @@ def model_card(run_dir: str | Path, name: str, destination: str | Path, report: 
     # the edit task starts from a text-to-video model through its option init (input channels doubled), or goes on
     # training an edit model's
     initialised = config.get("init_from") or _edit_init(config["options"].get("init")) or "random (the preset config)"
+    weights_from = f"{initialised}/{name}"  # where a frozen component's weights came from
+    if name == "text_encoder" and config["options"].get("text_encoder"):  # a pretrained encoder named by the run
+        initialised = weights_from = f"the pretrained encoder {config['options']['text_encoder']}"
     command += (f"avgen train {config['task']} --run-dir {config['run_dir']} --max-steps {config['max_steps']} "
                f"--batch-size {config['batch_size']} --learning-rate {config['learning_rate']} "
                f"--warmup-steps {config['warmup_steps']} --seed {config['seed']} --mixed-precision {config['mixed_precision']}"
@@ -120,7 +150,7 @@ def model_card(run_dir: str | Path, name: str, destination: str | Path, report: 
         calibration = f"\n- scaling_factor {report['scaling_factor']} ({source})"
     trained = f"Trained by `avgen train {config['task']}` on {data}."
     if name == "text_encoder" and config["options"].get("train_text_encoder", True) is False:
-        trained = (f"Frozen (not trained) by `avgen train {config['task']}`: the weights of {initialised}/{name}, unchanged, "
+        trained = (f"Frozen (not trained) by `avgen train {config['task']}`: the weights of {weights_from}, unchanged, "
                    f"which the run's transformer learned to read; its model card there tells how it was trained.")
     return f"""# {name} (preset {Path(config['preset']).name})
 
@@ -135,6 +165,7 @@ def model_card(run_dir: str | Path, name: str, destination: str | Path, report: 
 ## Training procedure
 - steps: {summary['steps']} of {config['max_steps']}, batch {config['batch_size']}, learning rate {config['learning_rate']} (warm-up {config['warmup_steps']}, cosine to {config['min_lr_ratio']}x), seed {config['seed']}
 - training time: {summary['train_seconds']} s of logged steps; precision: {config['mixed_precision']}
+{machine_lines(summary['machines'], summary['steps'])}
 - initialised from: {initialised}
 
 ## Evaluation
@@ -181,9 +212,20 @@ def export(run_dir: str | Path, name: str, destination: str | Path, dtype: str =
             module.register_to_config(scaling_factor=round(1.0 / report["latent_std"], 6))
         report["scaling_factor"] = module.config.scaling_factor
     module.to(DTYPES[dtype]).save_pretrained(destination, safe_serialization=True)
+    pretrained = _pretrained_text_encoder(run_dir, name)
+    if pretrained:  # its own tokenizer goes with it (assemble finds it there)
+        load_encoder_tokenizer(pretrained).save_pretrained(destination)
     if (Path(run_dir) / "config.json").is_file():
         (Path(destination) / "MODEL_CARD.md").write_text(model_card(run_dir, name, destination, report))
     return report
+
+
+def _pretrained_text_encoder(run_dir: str | Path, name: str) -> str | None:
+    """The pretrained encoder the run named with the option text_encoder (folder or hub id), for its text_encoder."""
+    config_path = Path(run_dir) / "config.json"
+    if name != "text_encoder" or not config_path.is_file():
+        return None
+    return json.loads(config_path.read_text())["options"].get("text_encoder") or None
 
 
 PIPELINE_COMPONENTS = ("text_encoder", "vae", "transformer", "audio_text_encoder", "audio_vae", "audio_transformer", "video_encoder", "upsampler")
@@ -197,7 +239,7 @@ def _load_components(folder: Path, names, optional=()) -> dict:
     missing = [name for name in names if name not in optional and not (folder / name / "config.json").is_file()]
     if missing:
         raise FileNotFoundError(f"{folder} lacks the component folder(s) {missing}; export them first")
-    return {name: component_class(folder / name).from_pretrained(folder / name)
+    return {name: component_class(folder / name).from_pretrained(folder / name, use_safetensors=True)
             for name in names if (folder / name / "config.json").is_file()}
 
 
@@ -212,8 +254,10 @@ def assemble(
     save_pretrained writes model_index.json, the tokenizer and the scheduler beside them.
 
     tokenizer: the folder of the tokenizer the text encoders were trained with (the run's preset has it,
-    e.g. pipelines/tiny/tokenizer); default `folder`/tokenizer, else the edit base's. There is no silent
-    fallback: a text encoder fed another tokenizer's ids still runs, and draws the unconditional clip.
+    e.g. pipelines/tiny/tokenizer); default: the text encoder's own (`folder`/text_encoder holds one when it
+    is a pretrained encoder that `avgen export` wrote with its tokenizer), else `folder`/tokenizer, else the
+    edit base's. There is no silent fallback: a text encoder fed another tokenizer's ids still runs, and
+    draws the unconditional clip.
 
     edit_base: `folder` holds an edit model (its transformer and text encoder), and the autoencoder and the
     sound models (to regenerate audio) come from this AVGenPipeline folder: a VideoEditPipeline is written.
@@ -221,7 +265,8 @@ def assemble(
     pipeline, e.g. to judge the video model before the sound models are trained).
     """
     folder = Path(folder)
-    candidates = [Path(tokenizer)] if tokenizer is not None else [folder / "tokenizer"] + ([Path(edit_base) / "tokenizer"] if edit_base else [])
+    candidates = ([Path(tokenizer)] if tokenizer is not None else
+                  [folder / "text_encoder", folder / "tokenizer"] + ([Path(edit_base) / "tokenizer"] if edit_base else []))
     found = [path for path in candidates if (path / "tokenizer_config.json").is_file()]
     if not found:
         raise FileNotFoundError(f"no tokenizer at {[str(p) for p in candidates]}: copy the one the text encoders were trained "

@@ -8,6 +8,8 @@ A run directory holds everything a run writes; nothing of it belongs in git:
 
     <run_dir>/config.json      the TrainConfig (a resumed run checks it did not change in ways that matter)
     <run_dir>/log.jsonl        one line per logged step: losses, learning rate, seconds per step
+    <run_dir>/machines.jsonl   one line per start or resume that takes steps: the step it starts at, the time, the
+                               machine (precision.machine), the precision and the process count (model cards name them)
     <run_dir>/checkpoints/     the newest checkpoints (checkpoint.py); a rerun resumes from the last one
     <run_dir>/final/<name>/    save_pretrained of every trained module at the end (fp32)
 
@@ -18,6 +20,7 @@ its work), at stop_at_step (with a checkpoint), or on SIGTERM/SIGINT (also with 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import math
 import signal
@@ -28,7 +31,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
-from avgen.precision import bf16_is_fast
+from avgen.precision import bf16_is_fast, machine
 from avgen.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from avgen.training.config import TrainConfig
 from avgen.training.tasks import build_task
@@ -138,6 +141,12 @@ def train(config: TrainConfig) -> Path:
     batches = iter(loader)
     window_start, window_steps = time.monotonic(), 0
     last_step = min(config.max_steps, config.stop_at_step or config.max_steps)
+    if step < last_step and accelerator.is_main_process:  # a run can resume on another machine: a line per piece
+        started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        piece = {"step": step, "started": started_at, **machine(accelerator.device), "precision": precision,
+                 "processes": accelerator.num_processes}
+        with (run_dir / "machines.jsonl").open("a") as f:
+            f.write(json.dumps(piece) + "\n")
     while step < last_step:
         batch = task.to_device(next(batches), accelerator.device)
         for group in optimizer.param_groups:

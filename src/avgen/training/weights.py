@@ -7,16 +7,18 @@ import json
 from pathlib import Path
 
 import torch
-from transformers import T5EncoderModel
+from transformers import AutoConfig
 
 import avgen.models as models
+from avgen.models.text_encoder import encoder_class
 
 
 def component_class(folder: Path):
-    """The class whose config.json is in `folder`: an avgen model (diffusers `_class_name`) or a T5 encoder."""
+    """The class whose config.json is in `folder`: an avgen model (diffusers `_class_name`) or a transformers text
+    encoder (`model_type`: a T5 encoder, a BERT, ...; avgen.models.text_encoder.encoder_class)."""
     config = json.loads((folder / "config.json").read_text())
-    if config.get("model_type") == "t5":
-        return T5EncoderModel
+    if "_class_name" not in config and "model_type" in config:
+        return encoder_class(AutoConfig.from_pretrained(folder))
     return getattr(models, config["_class_name"])
 
 
@@ -38,7 +40,7 @@ def load_exported_weights(folder: str | Path, modules: dict[str, torch.nn.Module
         path = Path(folder) / name
         if not (path / "config.json").is_file():
             continue
-        source = component_class(path).from_pretrained(path, torch_dtype=torch.float32)
+        source = component_class(path).from_pretrained(path, torch_dtype=torch.float32, use_safetensors=True)
         load_allowing_optional_keys(module, source.state_dict(), f"{path} does not match the run's {name}")
         loaded.append(name)
     if not loaded:

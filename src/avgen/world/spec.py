@@ -3,7 +3,7 @@
 Everything a clip can be is named here: palette, backgrounds, subjects and their motions, weather,
 music, camera moves, the held-out subject-colour pairs, and the event kinds of the ground truth.
 The renderer (`render.py`), the synthesizer (`synth.py`), the captions (`captions.py`), the edit pairs
-(`edits.py`) and the judge (`judge.py`) all read these names from here and nowhere else.
+(`edits.py`) and the judge (`judge/`) all read these names from here and nowhere else.
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from transformers import T5Config, T5EncoderModel
+from transformers import AutoConfig, PreTrainedModel
 
-from avgen.models.text_encoder import build_text_encoder
+from avgen.models.text_encoder import encoder_class, load_text_encoder, text_width
 from avgen.training.config import TrainConfig
 from avgen.training.tasks.streams import LoopedFolder
 from avgen.world.dataset import VideoFolderDataset, WorldDataset
@@ -121,12 +121,29 @@ def check_vocabulary(tokenizer, text_encoder) -> None:
         raise ValueError(f"the tokenizer has {len(tokenizer)} entries, the text encoder's vocabulary only {text_encoder.config.vocab_size}")
 
 
-def preset_text_encoder(preset: str | Path, tokenizer) -> T5EncoderModel:
-    """A randomly initialised text encoder of the shape of <preset>/text_encoder/config.json, checked against the
-    tokenizer that will feed it."""
-    text_encoder = build_text_encoder(T5Config.from_pretrained(Path(preset) / "text_encoder"))
+def preset_text_encoder(preset: str | Path, tokenizer) -> PreTrainedModel:
+    """A randomly initialised text encoder of the shape of <preset>/text_encoder/config.json (the shipped presets: a
+    T5 encoder), checked against the tokenizer that will feed it."""
+    config = AutoConfig.from_pretrained(Path(preset) / "text_encoder")
+    text_encoder = encoder_class(config)(config)
     check_vocabulary(tokenizer, text_encoder)
     return text_encoder
+
+
+def pretrained_text_encoder(name_or_path: str | Path, tokenizer) -> PreTrainedModel:
+    """A pretrained transformers encoder (folder or hub id; safetensors weights only), in float32, checked against
+    the tokenizer that will feed it."""
+    text_encoder = load_text_encoder(name_or_path)
+    check_vocabulary(tokenizer, text_encoder)
+    return text_encoder
+
+
+def check_text_dim(transformer, text_encoder, source: str) -> None:
+    """ValueError unless the transformer reads text states as wide as the text encoder gives (`source` names it)."""
+    width = text_width(text_encoder.config)
+    if transformer.config.text_dim != width:
+        raise ValueError(f"transformer text_dim {transformer.config.text_dim} != the width {width} of the text encoder "
+                         f"({source}): set text_dim to {width} in the preset's transformer/config.json")
 
 
 def psnr(prediction: torch.Tensor, target: torch.Tensor) -> float:

@@ -9,10 +9,10 @@ import torch
 
 from avgen import flow_matching
 from avgen.models.autoencoder_video import TemporalAutoencoder
-from avgen.models.text_encoder import encode_prompt, load_tokenizer
+from avgen.models.text_encoder import encode_prompt, load_encoder_tokenizer, load_tokenizer
 from avgen.models.transformer_video import VideoTransformer
 from avgen.training.latent_cache import LatentCacheDataset
-from avgen.training.tasks.base import EVAL_SEED, Task, load_component, preset_text_encoder
+from avgen.training.tasks.base import EVAL_SEED, Task, check_text_dim, load_component, preset_text_encoder, pretrained_text_encoder
 from avgen.training.weights import load_allowing_optional_keys
 from avgen.world import render_clip
 from avgen.world.captions import caption
@@ -28,6 +28,7 @@ class TextToVideoOptions:
     logit_std: float = 1.0
     resolution: int = 64
     max_text_length: int = 256
+    text_encoder: str = ""
     crop_latent_frames: int = 0
     full_clips_from: int = 0
     train_text_encoder: bool = True
@@ -57,7 +58,12 @@ class TextToVideoTask(Task):
     weather are seen at many times the samples per second of clips. With `joint_images`, the steps from
     `image_until` to `full_clips_from` alternate image batches and windows (the second stage).
 
-    Text: `train_text_encoder=false` freezes the text encoder (Movie Gen's are pretrained and frozen).
+    Text: `text_encoder` names a pretrained transformers encoder by folder or hub id (e.g. the folder of a
+    packaged all-MiniLM-L6-v2, or google/umt5-base; safetensors weights only), which comes with its own
+    tokenizer; empty, the text encoder is the preset's (text_encoder/config.json, randomly initialised unless
+    --init-from holds one, and the preset's tokenizer). The transformer's text_dim must be the encoder's width.
+    `train_text_encoder=false` freezes the text encoder (Movie Gen's are pretrained and frozen): it runs in
+    eval mode (no dropout) and gets no gradient.
     `text_standardization` / `pooled_text` build the transformer with those options (VideoTransformer);
     a run that starts with text_standardization measures the text encoder's statistics on
     `calibration_captions` training captions and folds them into text_proj (the function is unchanged).
@@ -69,15 +75,18 @@ class TextToVideoTask(Task):
     def __init__(self, config):
         super().__init__(config)
         self.vae = TemporalAutoencoder.from_pretrained(self.options.vae).eval().requires_grad_(False)
-        self.tokenizer = load_tokenizer(config.preset)
+        pretrained = self.options.text_encoder
+        self.tokenizer = load_encoder_tokenizer(pretrained) if pretrained else load_tokenizer(config.preset)
         self.eval_batches = None
 
     def build(self):
         transformer = self.with_text_options(load_component(self.config.preset, "transformer", VideoTransformer))
-        text_encoder = preset_text_encoder(self.config.preset, self.tokenizer)
+        if self.options.text_encoder:
+            text_encoder, source = pretrained_text_encoder(self.options.text_encoder, self.tokenizer), self.options.text_encoder
+        else:
+            text_encoder, source = preset_text_encoder(self.config.preset, self.tokenizer), f"{self.config.preset}/text_encoder"
         text_encoder.requires_grad_(self.options.train_text_encoder)  # the trainer optimises what requires grad
-        if transformer.config.text_dim != text_encoder.config.d_model:
-            raise ValueError(f"transformer text_dim {transformer.config.text_dim} != text encoder width {text_encoder.config.d_model}")
+        check_text_dim(transformer, text_encoder, source)
         return {"transformer": transformer, "text_encoder": text_encoder}
 
     def with_text_options(self, transformer):
@@ -100,12 +109,22 @@ class TextToVideoTask(Task):
                  for _ in range(self.options.calibration_captions)]
         device = next(transformer.parameters()).device
         with torch.no_grad():
-            batches = (encode_prompt(self.tokenizer, modules["text_encoder"], texts[i : i + 64], self.options.max_text_length, device)
-                       for i in range(0, len(texts), 64))
+            batches = (self.encode(modules, texts[i : i + 64], device) for i in range(0, len(texts), 64))
             transformer.calibrate_text(torch.cat([states[mask.bool()] for states, mask in batches]))  # (T, text_dim)
 
     def to(self, device):
         self.vae.to(device)
+
+    def encode(self, modules, texts: list[str], device) -> tuple[torch.Tensor, torch.Tensor]:
+        """texts -> the text encoder's states (B, L, text_dim) and mask (B, L). A frozen encoder is put back in eval
+        mode first (the trainer sets every module to train mode each step; a pretrained BERT has dropout 0.1) and
+        runs without autograd."""
+        text_encoder = modules["text_encoder"]
+        if self.options.train_text_encoder:
+            return encode_prompt(self.tokenizer, text_encoder, texts, self.options.max_text_length, device)
+        text_encoder.eval()
+        with torch.no_grad():
+            return encode_prompt(self.tokenizer, text_encoder, texts, self.options.max_text_length, device)
 
     def dataset(self, seed, rank, world_size):
         if self.options.latent_cache:
@@ -146,7 +165,7 @@ class TextToVideoTask(Task):
 
     def flow_loss(self, modules, x1, texts, fps, t, noise, frame_offset: int = 0) -> torch.Tensor:
         """The flow-matching loss per sample (B,)."""
-        text_states, text_mask = encode_prompt(self.tokenizer, modules["text_encoder"], texts, self.options.max_text_length, x1.device)
+        text_states, text_mask = self.encode(modules, texts, x1.device)
         x_t = flow_matching.interpolate(noise, x1, t)
         velocity = modules["transformer"](x_t, text_states, t, fps, text_mask, frame_offset=frame_offset).sample
         return flow_matching.loss(velocity, noise, x1)
@@ -164,7 +183,7 @@ class TextToVideoTask(Task):
         images = x1.transpose(1, 2)[torch.arange(len(x1), device=x1.device)[:, None], picks]  # (B, k, C, H', W')
         images = images.flatten(0, 1)[:, :, None]  # (B * k, C, 1, H', W')
         # the text encoder runs once per clip, its states repeated for the clip's frames
-        text_states, text_mask = encode_prompt(self.tokenizer, modules["text_encoder"], texts, self.options.max_text_length, x1.device)
+        text_states, text_mask = self.encode(modules, texts, x1.device)
         t = flow_matching.sample_flow_time(len(images), self.options.logit_mean, self.options.logit_std, device=x1.device)
         noise = torch.randn_like(images)
         x_t = flow_matching.interpolate(noise, images, t)
