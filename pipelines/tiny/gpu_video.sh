@@ -55,7 +55,8 @@ train() {  # train RUN TASK [args...]: exit code 75 (stopped at --max-minutes, c
 
 # 1. the video autoencoder, from $VAE_FROM's
 train vae vae --init-from "$VAE_FROM" --max-steps "$VAE_STEPS" --batch-size "$VAE_BATCH" \
-  --learning-rate 5e-4 --warmup-steps 100 --eval-every "$EVAL" --checkpoint-every 500 --max-minutes "$VAE_MINUTES"
+  --learning-rate 5e-4 --warmup-steps 100 --eval-every "$EVAL" --checkpoint-every 500 --max-minutes "$VAE_MINUTES" \
+  --option moving_weight=20  # moving pixels 20x: subjects and contacts (docs/experiments.md, 2026-12-08)
 rm -rf "$OUT/vae" && "${AVGEN[@]}" export "$RUNS/vae" vae "$OUT/vae"
 
 # 2. its latents of world clips (both Movie Gen formats), rendered by the CPU workers
@@ -66,6 +67,7 @@ train t2v t2v --init-from "$T2V_FROM" --max-steps "$T2V_STEPS" --batch-size "$T2
   --warmup-steps 100 --eval-every "$EVAL" --checkpoint-every 500 --max-minutes "$T2V_MINUTES" \
   --option vae="$OUT/vae" --option latent_cache="$RUNS/latents" --option train_text_encoder=false \
   --option text_standardization=true --option pooled_text=true --option crop_latent_frames=16 \
-  --option full_clips_from="$(( T2V_STEPS / 2 ))"
+  --option full_clips_from="$(( T2V_STEPS / 2 ))" \
+  --option image_until="$(( T2V_STEPS >= 8 ? T2V_STEPS / 8 : 1 ))" --option image_frames=16 --option joint_images=true  # Movie Gen's image stage first
 rm -rf "$OUT/transformer" && "${AVGEN[@]}" export "$RUNS/t2v" transformer "$OUT/transformer"
 ls -l "$OUT" "$OUT"/*/

@@ -1,6 +1,7 @@
 """The trainer on tiny random presets: every task takes steps, checkpoints resume exactly, bad settings fail early."""
 
 import json
+import shutil
 import os
 
 import numpy as np
@@ -152,6 +153,39 @@ def test_stop_at_step_ends_with_a_checkpoint_on_the_full_schedule_and_a_rerun_go
     assert lrs[1] > 0.5  # the cosine planned for 4 steps, not decayed to its floor at step 2
     train(config(preset, run_dir, "vae", options=options, max_steps=4, warmup_steps=0, learning_rate=1.0, min_lr_ratio=0.0))
     assert log_steps(run_dir) == [1, 2, 3, 4] and (run_dir / "final" / "vae").is_dir()
+
+
+def test_a_branch_goes_on_from_another_runs_checkpoint_under_changed_options(preset, tmp_path):
+    options = {"clip_frames": 8, "clip_seconds": 1.0, "resolution": 32}
+    schedule = dict(max_steps=4, warmup_steps=0, checkpoint_every=1)
+    trunk = train(config(preset, tmp_path / "trunk", "vae", options=options, stop_at_step=2, **schedule))
+    checkpoint = tmp_path / "step-000002"  # kept aside: the trunk keeps only its newest checkpoints
+    shutil.copytree(trunk / "checkpoints" / "step-000002", checkpoint)
+    train(config(preset, trunk, "vae", options=options, **schedule))  # the trunk goes on to step 4
+    # the same options: the branch continues exactly as the trunk did from step 2
+    same = train(config(preset, tmp_path / "same", "vae", options=options, branch_from=str(checkpoint), **schedule))
+    assert log_steps(same) == [3, 4]
+    final = lambda run: TemporalAutoencoder.from_pretrained(run / "final" / "vae").state_dict()  # noqa: E731
+    assert all(torch.equal(a, b) for a, b in zip(final(trunk).values(), final(same).values()))
+    # changed options (what resuming the trunk refuses): from the same step, a different path
+    changed = train(config(preset, tmp_path / "changed", "vae", options={**options, "moving_weight": 20, "temporal_weight": 1.0},
+                           branch_from=str(checkpoint), **schedule))
+    assert log_steps(changed) == [3, 4]
+    assert not all(torch.equal(a, b) for a, b in zip(final(trunk).values(), final(changed).values()))
+    with pytest.raises(ValueError, match="not both"):
+        train(config(preset, tmp_path / "bad", "vae", options=options, branch_from=str(checkpoint), init_from=str(preset)))
+    with pytest.raises(FileNotFoundError, match="not a checkpoint"):
+        train(config(preset, tmp_path / "bad", "vae", options=options, branch_from=str(tmp_path)))
+    assert not (tmp_path / "bad").exists()
+
+
+def test_the_cli_ends_a_planned_stop_with_success_and_an_interrupted_run_with_75(preset, tmp_path):
+    from avgen.cli import main
+
+    common = ["train", "vae", "--preset", str(preset), "--max-steps", "3", "--batch-size", "2", "--warmup-steps", "0",
+              "--mixed-precision", "no", "--option", "clip_frames=8", "--option", "clip_seconds=1.0", "--option", "resolution=32"]
+    assert main(common + ["--run-dir", str(tmp_path / "a"), "--stop-at-step", "2"]) == 0  # a recipe's stage ended as planned
+    assert main(common + ["--run-dir", str(tmp_path / "b"), "--max-minutes", "0"]) == 75  # stopped by its time limit
 
 
 def test_resume_refuses_changed_settings(preset, tmp_path):

@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import json
 
+from avgen.training.checkpoint import latest_checkpoint
 from avgen.training.config import TrainConfig
 from avgen.training.tasks import TASKS
 from avgen.training.trainer import train
@@ -59,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if f.name != "options"}
     config = TrainConfig(**values, options=dict(args.option))
     run_dir = train(config)
+    checkpoint = latest_checkpoint(run_dir)
+    stopped_as_asked = config.stop_at_step and checkpoint is not None and int(checkpoint.name.split("-")[1]) >= config.stop_at_step
+    if stopped_as_asked and not (run_dir / "final").is_dir():  # a recipe's stage that ends part-way: done, not interrupted
+        print(f"stopped at step {config.stop_at_step} as asked (--stop-at-step; the schedule runs to {config.max_steps}): {checkpoint}")
+        return 0
     if not (run_dir / "final").is_dir():
         print(f"stopped before max_steps; rerun the same command to resume ({run_dir})")
         return STOPPED_EARLY

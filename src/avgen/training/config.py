@@ -33,10 +33,14 @@ class TrainConfig:
     # a folder of exported components (e.g. weights/tiny): a new run starts from their weights instead of
     # random ones (modules without a folder there stay random); a run that has a checkpoint ignores it
     init_from: str = ""
+    # a checkpoint folder of another run (<run>/checkpoints/step-N): a new run starts there, with that run's weights,
+    # optimizer state and step, under its own settings (e.g. a changed --option): a recipe that changes a loss
+    # part-way, reproduced exactly. A run that has a checkpoint ignores it
+    branch_from: str = ""
     # task-specific settings as given (`--option key=value`), saved as given; each task reads them into its
     # typed Options dataclass (avgen/training/tasks/)
     options: dict = dataclasses.field(default_factory=dict)
 
     # settings that may change when a run is resumed (schedules and stopping), the rest must not
     RESUMABLE_CHANGES = ("run_dir", "max_steps", "max_minutes", "stop_at_step", "log_every", "eval_every", "checkpoint_every", "num_workers",
-                         "init_from")
+                         "init_from", "branch_from")

@@ -118,6 +118,7 @@ def model_card(run_dir: str | Path, name: str, destination: str | Path, report: 
     config = summary["config"]
     options = " ".join(f"--option {k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sorted(config["options"].items()))
     init = f" --init-from {config['init_from']}" if config.get("init_from") else ""
+    init += f" --branch-from {config['branch_from']}" if config.get("branch_from") else ""
     data = "the procedural world's training stream (avgen.world.dataset; never the held-out pairs)" if config["data"] == "world" else config["data"]
     if config["task"] == "text-encoder":
         data = "world captions of the training phrasing (text only, never a held-out pair), with the attributes each one states"
@@ -135,6 +136,8 @@ def model_card(run_dir: str | Path, name: str, destination: str | Path, report: 
     # the edit task starts from a text-to-video model through its option init (input channels doubled), or goes on
     # training an edit model's
     initialised = config.get("init_from") or _edit_init(config["options"].get("init")) or "random (the preset config)"
+    if config.get("branch_from"):  # a run that went on from another run's checkpoint under changed settings
+        initialised = f"the checkpoint {config['branch_from']} (weights, optimizer and step)"
     weights_from = f"{initialised}/{name}"  # where a frozen component's weights came from
     if name == "text_encoder" and config["options"].get("text_encoder"):  # a pretrained encoder named by the run
         initialised = weights_from = f"the pretrained encoder {config['options']['text_encoder']}"

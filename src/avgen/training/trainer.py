@@ -93,6 +93,11 @@ def train(config: TrainConfig) -> Path:
     run_dir = Path(config.run_dir)
     task = build_task(config)  # validates the options before anything is written
     _check_resumable(run_dir, config)
+    if config.branch_from and latest_checkpoint(run_dir) is None:
+        if config.init_from:
+            raise ValueError("give --branch-from (a checkpoint: weights, optimizer and step) or --init-from (exported weights), not both")
+        if not (Path(config.branch_from) / "state.json").is_file():
+            raise FileNotFoundError(f"--branch-from {config.branch_from} is not a checkpoint folder (<run>/checkpoints/step-N with state.json)")
     precision = config.mixed_precision
     if precision == "auto":
         precision = "bf16" if bf16_is_fast("cuda" if torch.cuda.is_available() else "cpu") else "no"
@@ -112,6 +117,9 @@ def train(config: TrainConfig) -> Path:
     if checkpoint is not None:
         step = load_checkpoint(checkpoint, modules, optimizer)  # optimizer state is moved to the parameters' device
         accelerator.print(f"resumed from {checkpoint} (step {step})")
+    elif config.branch_from:
+        step = load_checkpoint(Path(config.branch_from), modules, optimizer)
+        accelerator.print(f"branched from {config.branch_from} (step {step})")
     else:
         if config.init_from:
             loaded = load_exported_weights(config.init_from, modules)
