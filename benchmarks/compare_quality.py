@@ -51,11 +51,18 @@ def bootstrap_interval(differences: np.ndarray, level: float = 0.9, draws: int =
 
 
 def shared_keys(base: dict[str, dict], candidate: dict[str, dict]) -> dict[str, list[str]]:
-    """{split: the pair keys both sides hold, sorted}, splits without a shared clip left out."""
+    """{split: the pair keys both sides hold, sorted}, splits without a shared clip left out. The held-out split is
+    also given in its two parts (docs/world.md, held-out sets): "heldout: pairs", the clips whose subject is a
+    held-out subject-colour pair (with a training or a held-out caption), and "heldout: phrasing", training specs
+    told in held-out phrasing only (what a text encoder's grasp of paraphrase decides)."""
     shared = sorted(set(base) & set(candidate))
     if not shared:
         raise ValueError("the two sides share no clip: were they generated from the same prompt plan (--seed, --n)?")
     by_split = {split: [key for key in shared if base[key].get("split") == split] for split in SPLITS}
+    heldout = by_split["heldout"]
+    if any("held_out_pair" in base[key] for key in heldout):
+        by_split["heldout: pairs"] = [key for key in heldout if base[key].get("held_out_pair")]
+        by_split["heldout: phrasing"] = [key for key in heldout if not base[key].get("held_out_pair")]
     return {split: keys for split, keys in by_split.items() if keys}
 
 

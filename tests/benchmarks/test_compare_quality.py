@@ -41,6 +41,20 @@ def test_reports_pool_by_plan_and_count_attribute_hits(tmp_path):
     assert result["hits"]["color"] == {"prompted": 4, "base": 0, "candidate": 2}
 
 
+def test_the_held_out_split_is_also_compared_in_its_pair_and_phrasing_parts(tmp_path):
+    bench = load_script("compare_quality")
+    a, b = write_report(tmp_path / "a.json", [0.0] * 6, split="heldout"), write_report(tmp_path / "b.json", [0.0, 1.0] * 3, split="heldout")
+    for path in (a, b):  # clips 0, 2, 4 hold a held-out pair; 1, 3, 5 are training specs in held-out phrasing
+        report = json.loads(path.read_text())
+        for i, clip in enumerate(report["clips"]):
+            clip["held_out_pair"] = i % 2 == 0
+        path.write_text(json.dumps(report))
+    result = bench.compare(bench.load_records([a]), bench.load_records([b]))
+    assert result["heldout"]["prompts"] == 6 and result["heldout"]["difference"] == pytest.approx(0.5)
+    assert result["heldout: pairs"]["prompts"] == 3 and result["heldout: pairs"]["difference"] == 0
+    assert result["heldout: phrasing"]["prompts"] == 3 and result["heldout: phrasing"]["difference"] == 1
+
+
 def test_reports_from_other_plans_are_refused(tmp_path):
     bench = load_script("compare_quality")
     base = bench.load_records([write_report(tmp_path / "a.json", [0.5], split="heldin")])
