@@ -46,7 +46,7 @@ from ..outputs import AVGenOutput
 from ..validation import check_number, check_texts
 from ..vocabulary import checks_vocabulary
 from .loading import Float32ByDefault, check_folder
-from .text_to_video import TextToVideoPipeline
+from .text_to_video import TextToVideoPipeline, TextToVideoStage
 from .upsample import UpsamplePipeline
 from .video_input import FRAME_OUTPUT_TYPES, postprocess_frames
 from .video_to_audio import VideoToAudioPipeline
@@ -89,7 +89,7 @@ def _audio_texts(prompt, audio_prompt, audio_negative_prompt, repeats: int) -> t
     return per_video(prompt if audio_prompt is None else audio_prompt), per_video(audio_negative_prompt)
 
 
-class AVGenPipeline(Float32ByDefault, DiffusionPipeline):
+class AVGenPipeline(Float32ByDefault, TextToVideoStage, DiffusionPipeline):
     """Text -> video with synchronized sound (ambience, effects, music), optionally upsampled 2x.
 
     Components: tokenizer (shared by both text encoders), text_encoder, vae (TemporalAutoencoder),
@@ -140,20 +140,7 @@ class AVGenPipeline(Float32ByDefault, DiffusionPipeline):
         """diffusers' from_pretrained (a folder or a hub id); with no argument, the shipped weights (DEFAULT_WEIGHTS)."""
         return super().from_pretrained(resolve_weights(pretrained_model_name_or_path, skip=kwargs), **kwargs)
 
-    # --- the stages: pipelines over this pipeline's own modules ------------------------------------------
-    def _stage(self, pipeline: DiffusionPipeline) -> DiffusionPipeline:
-        pipeline.set_progress_bar_config(**getattr(self, "_progress_bar_config", {}))
-        return pipeline
-
-    @property
-    def text_to_video(self) -> TextToVideoPipeline:
-        return self._stage(
-            TextToVideoPipeline(
-                self.tokenizer, self.text_encoder, self.vae, self.transformer, self.scheduler,
-                self.config.vae_tile_latent_frames, self.config.vae_tile_overlap,
-            )
-        )  # fmt: skip
-
+    # --- the stages: pipelines over this pipeline's own modules (text_to_video: TextToVideoStage) -------------
     @property
     def upsample(self) -> UpsamplePipeline:
         if self.upsampler is None:
@@ -194,24 +181,27 @@ class AVGenPipeline(Float32ByDefault, DiffusionPipeline):
         audio_video_guidance_scale=1.0,
         guidance_scale=5.0,
     ) -> tuple[int, int]:
-        """Every stage's checks, before any compute; a precise ValueError on a bad input. Returns (F, fps)."""
+        """Every stage's checks, before any compute; a precise ValueError on a bad input, each argument checked once:
+        the video stage checks the prompts, this pipeline the audio texts, the audio stage the rest of its
+        arguments. Returns (F, fps)."""
         if prompt is None:
             raise ValueError("pass prompt: a string or a list of strings")
         if output_type not in FRAME_OUTPUT_TYPES:
             raise ValueError(f"output_type must be one of {FRAME_OUTPUT_TYPES}; got {output_type!r}")
         text_to_video = self.text_to_video
         text_to_video.check_inputs(
-            prompt, negative_prompt, height, width, num_frames, duration, fps, num_inference_steps,
-            num_videos_per_prompt, generator, None, None, None, None, None, "pt", callback_on_step_end_tensor_inputs,
-            max_sequence_length, guidance_scale,
+            prompt=prompt, negative_prompt=negative_prompt, height=height, width=width, num_frames=num_frames,
+            duration=duration, fps=fps, num_inference_steps=num_inference_steps,
+            num_videos_per_prompt=num_videos_per_prompt, generator=generator, output_type="pt",
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+            max_sequence_length=max_sequence_length, guidance_scale=guidance_scale,
         )  # fmt: skip
         fps = check_fps(fps)
         num_frames = text_to_video.resolve_num_frames(num_frames, duration, fps)
         batch_size = 1 if isinstance(prompt, str) else len(prompt)
-        total = batch_size * num_videos_per_prompt
-        stand_in = torch.zeros(total, num_frames, 3, 1, 1)  # the later stages' checks read only (B*n, F)
+        stand_in = torch.zeros(batch_size * num_videos_per_prompt, num_frames, 3, 1, 1)  # later stages read (B*n, F)
         if upsample:
-            self.upsample.check_inputs(stand_in, fps, None, output_type)
+            self.upsample.check_inputs(stand_in, fps=fps, window=None, output_type=output_type)
         if generate_audio:
             for name, value in (("audio_prompt", audio_prompt), ("audio_negative_prompt", audio_negative_prompt)):
                 if value is not None and not _is_text(value, batch_size):
@@ -220,10 +210,8 @@ class AVGenPipeline(Float32ByDefault, DiffusionPipeline):
             check_number("audio_guidance_scale", audio_guidance_scale, hint=" (<= 1 = off)")  # named as here, not as
             check_number("audio_video_guidance_scale", audio_video_guidance_scale, minimum=1, hint=" (1 = off)")  # the stage names them
             self.video_to_audio.check_inputs(
-                stand_in, fps, *_audio_texts(prompt, audio_prompt, audio_negative_prompt, num_videos_per_prompt),
-                None, None, None, None,
-                audio_num_inference_steps or num_inference_steps, 1, generator, None, None, None, "np", None, None, None,
-                audio_guidance_scale, audio_video_guidance_scale,
+                stand_in, fps=fps, num_inference_steps=audio_num_inference_steps or num_inference_steps,
+                generator=generator, guidance_scale=audio_guidance_scale, video_guidance_scale=audio_video_guidance_scale,
             )  # fmt: skip
         return num_frames, fps
 
@@ -295,10 +283,14 @@ class AVGenPipeline(Float32ByDefault, DiffusionPipeline):
         if upsample is None:
             upsample = self.upsampler is not None
         num_frames, fps = self.check_inputs(
-            prompt, negative_prompt, audio_prompt, audio_negative_prompt, height, width, num_frames, duration, fps,
-            num_inference_steps, audio_num_inference_steps, num_videos_per_prompt, generator, upsample,
-            generate_audio, output_type, callback_on_step_end_tensor_inputs, max_sequence_length,
-            audio_guidance_scale, audio_video_guidance_scale, guidance_scale,
+            prompt=prompt, negative_prompt=negative_prompt, audio_prompt=audio_prompt,
+            audio_negative_prompt=audio_negative_prompt, height=height, width=width, num_frames=num_frames,
+            duration=duration, fps=fps, num_inference_steps=num_inference_steps,
+            audio_num_inference_steps=audio_num_inference_steps, num_videos_per_prompt=num_videos_per_prompt,
+            generator=generator, upsample=upsample, generate_audio=generate_audio, output_type=output_type,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+            max_sequence_length=max_sequence_length, audio_guidance_scale=audio_guidance_scale,
+            audio_video_guidance_scale=audio_video_guidance_scale, guidance_scale=guidance_scale,
         )  # fmt: skip
         audio_num_inference_steps = audio_num_inference_steps or num_inference_steps
         stages = ["video"] + ["upsample"] * bool(upsample) + ["audio"] * bool(generate_audio)

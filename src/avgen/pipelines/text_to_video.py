@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from diffusers.schedulers import FlowMatchEulerDiscreteScheduler
@@ -29,13 +28,12 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 import avgen
 from avgen.clock import MOVIEGEN_DURATIONS, AVClock, check_fps
-from avgen.flow_matching import linear_quadratic_sigmas
 from avgen.models.autoencoder_video import TemporalAutoencoder
 from avgen.models.text_encoder import DEFAULT_MAX_LENGTH, encode_prompt
-from avgen.models.transformer_video import TextConditions, VideoTransformer
+from avgen.models.transformer_video import VideoTransformer
 from avgen.outputs import AVGenOutput
 from avgen.pipelines.loading import Float32ByDefault
-from avgen.pipelines.sampling_state import SamplingState, guidance_text
+from avgen.pipelines.sampling_state import SamplingState, combine_guidance, guided_text_conditions, same_length
 from avgen.validation import check_generator, check_number, check_texts
 from avgen.vocabulary import checks_vocabulary
 
@@ -49,12 +47,6 @@ def _is_positive_int(value) -> bool:
 def _describe(value) -> object:
     """What an error message shows of a wrong argument: a tensor's shape, else the type's name."""
     return tuple(value.shape) if torch.is_tensor(value) else type(value).__name__
-
-
-def _pad_length(embeds: torch.Tensor, mask: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zero-pad (B, L, D) embeddings and their (B, L) mask to `length` tokens; the mask hides the padding."""
-    pad = length - embeds.shape[1]
-    return F.pad(embeds, (0, 0, 0, pad)), F.pad(mask, (0, pad))
 
 
 class TextToVideoPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
@@ -136,24 +128,24 @@ class TextToVideoPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
     # --- inputs ------------------------------------------------------------------------------------
     def check_inputs(
         self,
-        prompt,
-        negative_prompt,
-        height,
-        width,
-        num_frames,
-        duration,
-        fps,
-        num_inference_steps,
-        num_videos_per_prompt,
-        generator,
-        latents,
-        prompt_embeds,
-        prompt_attention_mask,
-        negative_prompt_embeds,
-        negative_prompt_attention_mask,
-        output_type,
-        callback_on_step_end_tensor_inputs,
-        max_sequence_length,
+        prompt=None,
+        negative_prompt=None,
+        height=None,
+        width=None,
+        num_frames=None,
+        duration=None,
+        fps=24,
+        num_inference_steps=50,
+        num_videos_per_prompt=1,
+        generator=None,
+        latents=None,
+        prompt_embeds=None,
+        prompt_attention_mask=None,
+        negative_prompt_embeds=None,
+        negative_prompt_attention_mask=None,
+        output_type="np",
+        callback_on_step_end_tensor_inputs=None,
+        max_sequence_length=DEFAULT_MAX_LENGTH,
         guidance_scale=5.0,
     ):
         """Raise a precise ValueError for any input the pipeline cannot run, before any compute."""
@@ -389,144 +381,82 @@ class TextToVideoPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
 
         # 1. Check inputs, then fill in the defaults that depend on the components
         self.check_inputs(
-            prompt,
-            negative_prompt,
-            height,
-            width,
-            num_frames,
-            duration,
-            fps,
-            num_inference_steps,
-            num_videos_per_prompt,
-            generator,
-            latents,
-            prompt_embeds,
-            prompt_attention_mask,
-            negative_prompt_embeds,
-            negative_prompt_attention_mask,
-            output_type,
-            callback_on_step_end_tensor_inputs,
-            max_sequence_length,
-            guidance_scale,
-        )
+            prompt=prompt, negative_prompt=negative_prompt, height=height, width=width, num_frames=num_frames,
+            duration=duration, fps=fps, num_inference_steps=num_inference_steps,
+            num_videos_per_prompt=num_videos_per_prompt, generator=generator, latents=latents,
+            prompt_embeds=prompt_embeds, prompt_attention_mask=prompt_attention_mask,
+            negative_prompt_embeds=negative_prompt_embeds,
+            negative_prompt_attention_mask=negative_prompt_attention_mask,
+            output_type=output_type, callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+            max_sequence_length=max_sequence_length, guidance_scale=guidance_scale,
+        )  # fmt: skip
         fps = check_fps(fps)
         num_frames = self.resolve_num_frames(num_frames, duration, fps)
-        height = height or self.default_height
-        width = width or self.default_width
+        height, width = height or self.default_height, width or self.default_width
         self._guidance_scale = guidance_scale
         self._interrupt = False
         device = self._execution_device
-
-        # 2. Define call parameters
         prompts = [prompt] if isinstance(prompt, str) else prompt
-        batch_size = len(prompts) if prompts is not None else prompt_embeds.shape[0]
-        total = batch_size * num_videos_per_prompt
+        total = (len(prompts) if prompts is not None else prompt_embeds.shape[0]) * num_videos_per_prompt
 
-        # 3. Encode the prompts; pad positive and negative to one length so both go through one forward
+        # 2. Encode the prompts (B*n, L, text_dim); negative and positive padded to one length for one forward
         transformer_dtype = self.transformer.dtype
-        prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask = (
-            self.encode_prompt(
-                prompts,
-                negative_prompt,
-                self.do_classifier_free_guidance,
-                num_videos_per_prompt,
-                prompt_embeds,
-                prompt_attention_mask,
-                negative_prompt_embeds,
-                negative_prompt_attention_mask,
-                max_sequence_length,
-                device=device,
-                dtype=transformer_dtype,
+        prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask = same_length(
+            *self.encode_prompt(
+                prompts, negative_prompt, self.do_classifier_free_guidance, num_videos_per_prompt, prompt_embeds,
+                prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask, max_sequence_length,
+                device=device, dtype=transformer_dtype,
             )
-        )
-        if self.do_classifier_free_guidance:
-            length = max(prompt_embeds.shape[1], negative_prompt_embeds.shape[1])
-            prompt_embeds, prompt_attention_mask = _pad_length(prompt_embeds, prompt_attention_mask, length)
-            negative_prompt_embeds, negative_prompt_attention_mask = _pad_length(
-                negative_prompt_embeds, negative_prompt_attention_mask, length
-            )
+        )  # fmt: skip
 
-        # 4. Prepare timesteps: the scheduler's sigma = 1 - t, timestep = sigma * num_train_timesteps
-        self.scheduler.set_timesteps(sigmas=linear_quadratic_sigmas(num_inference_steps), device=device)
-        self.scheduler.set_begin_index(0)
-        timesteps = self.scheduler.timesteps
-        self._num_timesteps = len(timesteps)
-
-        # 5. Prepare latent variables, kept in float32 for the Euler updates
+        # 3. Timesteps, and the noise (B*n, C, F', H', W'), kept in float32 for the Euler updates
+        timesteps, _ = self.prepare_timesteps(num_inference_steps, device)
         seeded = latents is None  # the seed tells how to reproduce a clip only if the noise came from it
         shape = self.latent_shape(total, num_frames, height, width, fps)
         latents = self.prepare_latents(shape, torch.float32, device, generator, latents)
 
-        # 6. Denoising loop. The text of every forward, [negative; positive] (2*B*n, L, text_dim) with guidance,
-        #    is the same at each step: concatenated and prepared once (again only if a callback replaces it)
-        branches = 2 if self.do_classifier_free_guidance else 1
+        # 4. Denoise: each step one forward on [negative; positive] (2*B*n, C, F', H', W') with guidance; the text of
+        #    the forwards is prepared once per call (again only if a callback replaces it)
+        branches = self.num_guidance_branches
 
-        def text_of_forward() -> tuple[torch.Tensor, torch.Tensor, TextConditions | None]:
-            embeds, mask = guidance_text(
-                branches, prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask
-            )
-            return embeds, mask, self.transformer.prepare_conditions(embeds, mask)
+        def velocity(latents: torch.Tensor, t: torch.Tensor, text: dict) -> torch.Tensor:  # (B*n, C, F', H', W')
+            model_input = latents.repeat(branches, 1, 1, 1, 1).to(transformer_dtype)  # (branches * B*n, C, F', H', W')
+            output = self.transformer(
+                hidden_states=model_input, timestep=t.expand(len(model_input)), fps=fps, return_dict=False, **text
+            )[0]
+            return combine_guidance(output.float(), branches, guidance_scale)
 
-        encoder_hidden_states, encoder_attention_mask, conditions = text_of_forward()
-        num_train_timesteps = self.scheduler.config.num_train_timesteps
-        with self.progress_bar(total=num_inference_steps) as progress_bar:
-            for i, timestep in enumerate(timesteps):
-                if self.interrupt:
-                    continue
-                # one forward on [negative; positive] with guidance
-                latent_model_input = torch.cat([latents, latents]) if self.do_classifier_free_guidance else latents
-                t = 1 - timestep / num_train_timesteps  # flow time: 0 = noise, 1 = data
-                velocity = self.transformer(
-                    hidden_states=latent_model_input.to(transformer_dtype),
-                    encoder_hidden_states=encoder_hidden_states,
-                    timestep=t.expand(latent_model_input.shape[0]),
-                    fps=fps,
-                    encoder_attention_mask=encoder_attention_mask,
-                    return_dict=False,
-                    conditions=conditions,
-                )[0].float()
-                if self.do_classifier_free_guidance:
-                    velocity_negative, velocity_positive = velocity.chunk(2)
-                    velocity = velocity_negative + guidance_scale * (velocity_positive - velocity_negative)
+        masks = prompt_attention_mask, negative_prompt_attention_mask
+        prepare = guided_text_conditions(self.transformer, branches, *masks)
+        text = {"prompt_embeds": prompt_embeds, "negative_prompt_embeds": negative_prompt_embeds}
+        latents = self.denoise(
+            latents, timesteps, velocity, prepare, text, callback_on_step_end, callback_on_step_end_tensor_inputs
+        )
 
-                # the scheduler integrates dx/dsigma = -velocity (flow_matching.py)
-                latents = self.scheduler.step(-velocity, timestep, latents, return_dict=False)[0]
-
-                if callback_on_step_end is not None:
-                    step_locals = locals()  # read here: a comprehension's locals() would be its own
-                    callback_kwargs = {k: step_locals[k] for k in callback_on_step_end_tensor_inputs}
-                    callback_outputs = callback_on_step_end(self, i, timestep, callback_kwargs)
-                    latents = callback_outputs.pop("latents", latents)
-                    if {"prompt_embeds", "negative_prompt_embeds"} & callback_outputs.keys():
-                        prompt_embeds = callback_outputs.pop("prompt_embeds", prompt_embeds)
-                        negative_prompt_embeds = callback_outputs.pop("negative_prompt_embeds", negative_prompt_embeds)
-                        encoder_hidden_states, encoder_attention_mask, conditions = text_of_forward()
-                progress_bar.update()
-
-        # 7. Decode in temporal tiles, so memory follows the tile and not the clip length
-        if output_type == "latent":
-            video = latents
-        else:
-            latents = latents.to(self.vae.dtype) / self.vae.config.scaling_factor
-            video = self.vae.decode(
-                latents,
-                num_frames=num_frames,
-                tile_latent_frames=self.config.vae_tile_latent_frames,
-                tile_overlap=self.config.vae_tile_overlap,
-                return_dict=False,
-            )[0]  # (B*n, 3, F, H, W) in [-1, 1]
-            video = self.video_processor.postprocess_video(video.float(), output_type=output_type)
-
+        # 5. Decode in temporal tiles, so memory follows the tile and not the clip length
+        video = latents if output_type == "latent" else self.decode_latents(latents, num_frames, output_type)
         self.maybe_free_model_hooks()
+
+        # 6. Output, with the provenance of each video
         if not return_dict:
             return (video,)
         video_prompts = [p for p in prompts for _ in range(num_videos_per_prompt)] if prompts else [None] * total
-        return AVGenOutput(
-            frames=video,
-            audio=None,
-            fps=fps,
-            metadata=self._metadata(video_prompts, generator if seeded else None, num_inference_steps),
-        )
+        metadata = self._metadata(video_prompts, generator if seeded else None, num_inference_steps)
+        return AVGenOutput(frames=video, audio=None, fps=fps, metadata=metadata)
+
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor, num_frames: int, output_type: str = "np"):
+        """(B, C, F', H', W') latents -> vae.decode in temporal tiles -> (B, 3, F, H, W) in [-1, 1] -> frames as
+        `output_type` asks ("np" (B, F, H, W, 3) in [0, 1], "pt" (B, F, 3, H, W), "pil")."""
+        latents = latents.to(self.vae.dtype) / self.vae.config.scaling_factor
+        video = self.vae.decode(
+            latents,
+            num_frames=num_frames,
+            tile_latent_frames=self.config.vae_tile_latent_frames,
+            tile_overlap=self.config.vae_tile_overlap,
+            return_dict=False,
+        )[0]  # (B, 3, F, H, W) in [-1, 1]
+        return self.video_processor.postprocess_video(video.float(), output_type=output_type)
 
     def _metadata(self, prompts: list[str | None], generator, num_inference_steps: int) -> list[dict]:
         """Provenance of each video (stored as MP4 tags by AVGenOutput.save); `prompts` has one entry per video."""
@@ -549,3 +479,22 @@ class TextToVideoPipeline(Float32ByDefault, SamplingState, DiffusionPipeline):
                 entry["seed"] = seed
             metadata.append(entry)
         return metadata
+
+
+class TextToVideoStage:
+    """Mixin of the pipelines composed of stage pipelines over their own modules (the same objects, no copies):
+    AVGenPipeline and VideoEditPipeline. `text_to_video` is TextToVideoPipeline over tokenizer, text_encoder, vae,
+    transformer and scheduler; `_stage` gives a stage the composed pipeline's progress-bar settings."""
+
+    def _stage(self, pipeline: DiffusionPipeline) -> DiffusionPipeline:
+        pipeline.set_progress_bar_config(**getattr(self, "_progress_bar_config", {}))
+        return pipeline
+
+    @property
+    def text_to_video(self) -> TextToVideoPipeline:
+        return self._stage(
+            TextToVideoPipeline(
+                self.tokenizer, self.text_encoder, self.vae, self.transformer, self.scheduler,
+                self.config.vae_tile_latent_frames, self.config.vae_tile_overlap,
+            )
+        )  # fmt: skip

@@ -41,22 +41,22 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 import avgen
 from avgen.clock import AVClock
-from avgen.flow_matching import interpolate, linear_quadratic_sigmas, start_step
+from avgen.flow_matching import interpolate
 from avgen.models.autoencoder_audio import AudioAutoencoder
 from avgen.models.autoencoder_video import TemporalAutoencoder
 from avgen.models.text_encoder import DEFAULT_MAX_LENGTH
 from avgen.models.transformer_audio import AudioTransformer
-from avgen.models.transformer_video import TextConditions, VideoTransformer
+from avgen.models.transformer_video import VideoTransformer
 from avgen.models.video_features import VideoFeatureEncoder
 from avgen.outputs import AVGenOutput
 from avgen.validation import check_number, check_texts
 from avgen.vocabulary import checks_vocabulary
 
 from .loading import Float32ByDefault
-from .text_to_video import TextToVideoPipeline
+from .sampling_state import VideoGuidanceState, combine_guidance, guided_text_conditions, same_length
+from .text_to_video import TextToVideoPipeline, TextToVideoStage
 from .video_input import describe_video, frames_to_tensor, load_video, postprocess_frames
 from .video_to_audio import VIDEO_CHUNK_FRAMES, VideoToAudioPipeline
-from avgen.pipelines.sampling_state import VideoGuidanceState, guidance_text
 
 AUDIO_COMPONENTS = ("audio_text_encoder", "audio_vae", "audio_transformer", "video_encoder")
 
@@ -89,7 +89,7 @@ def centre_crop_box(height: int, width: int, target_height: int, target_width: i
     return (height - crop_height) // 2, (width - crop_width) // 2, crop_height, crop_width
 
 
-class VideoEditPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeline):
+class VideoEditPipeline(Float32ByDefault, TextToVideoStage, VideoGuidanceState, DiffusionPipeline):
     """Edits a video from a text instruction ("change the background to a busy intersection", "add rain").
 
     Components: tokenizer (shared with the audio text encoder), text_encoder, vae (TemporalAutoencoder),
@@ -158,22 +158,9 @@ class VideoEditPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeline)
         return all(getattr(self, name, None) is not None for name in AUDIO_COMPONENTS)
 
     # --- the pipelines this one reuses, over its own modules (the same objects, no copies) -------------------
-    def _stage(self, pipeline: DiffusionPipeline) -> DiffusionPipeline:
-        pipeline.set_progress_bar_config(**getattr(self, "_progress_bar_config", {}))
-        return pipeline
-
-    @property
-    def text_to_video(self) -> TextToVideoPipeline:
-        """The text side (prompt checks, encode_prompt, native size) of the text-to-video pipeline: the edit model
-        reads text exactly as the text-to-video model it started from. Not for sampling: this transformer also
-        needs the source video's latents."""
-        return self._stage(
-            TextToVideoPipeline(
-                self.tokenizer, self.text_encoder, self.vae, self.transformer, self.scheduler,
-                self.config.vae_tile_latent_frames, self.config.vae_tile_overlap,
-            )
-        )  # fmt: skip
-
+    # text_to_video (TextToVideoStage): its text side (prompt checks, encode_prompt, native size) and decode: the edit
+    # model reads text exactly as the text-to-video model it started from. Not for sampling: this transformer also
+    # needs the source video's latents.
     @property
     def video_to_audio(self) -> VideoToAudioPipeline:
         """Sound for the edited frames, from the optional audio components."""
@@ -299,9 +286,13 @@ class VideoEditPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeline)
         )
         # text, steps, frame count, batch, generators, output type, callbacks: the text-to-video checks
         self.text_to_video.check_inputs(
-            prompt, negative_prompt, None, None, num_frames, None, fps, num_inference_steps, num_videos_per_prompt,
-            generator, None, prompt_embeds, prompt_attention_mask, negative_prompt_embeds,
-            negative_prompt_attention_mask, output_type, callback_on_step_end_tensor_inputs, max_sequence_length,
+            prompt=prompt, negative_prompt=negative_prompt, num_frames=num_frames, fps=fps,
+            num_inference_steps=num_inference_steps, num_videos_per_prompt=num_videos_per_prompt, generator=generator,
+            prompt_embeds=prompt_embeds, prompt_attention_mask=prompt_attention_mask,
+            negative_prompt_embeds=negative_prompt_embeds,
+            negative_prompt_attention_mask=negative_prompt_attention_mask,
+            output_type=output_type, callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+            max_sequence_length=max_sequence_length,
         )  # fmt: skip
         check_number("guidance_scale", guidance_scale, minimum=1, hint=" (1 = that guidance off)")
         check_number("video_guidance_scale", video_guidance_scale, minimum=1, hint=" (1 = that guidance off)")
@@ -323,12 +314,10 @@ class VideoEditPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeline)
             check_texts("audio_prompt", audio_prompt)
             if audio_guidance_scale is not None:
                 check_number("audio_guidance_scale", audio_guidance_scale, hint=" (<= 1 = off)")
-            stand_in = torch.zeros(total, num_frames, 3, 1, 1)  # its checks read only (B*n, F)
+            stand_in = torch.zeros(total, num_frames, 3, 1, 1)  # its checks read (B*n, F); texts checked above
             self.video_to_audio.check_inputs(
-                stand_in, fps, self._audio_prompts(audio_prompt, prompt, batch_size, num_videos_per_prompt), None,
-                None, None, None, None, audio_num_inference_steps or num_inference_steps, 1, generator, None, None,
-                None, "np", None, None, None,
-            )  # fmt: skip
+                stand_in, fps=fps, num_inference_steps=audio_num_inference_steps or num_inference_steps, generator=generator
+            )
         return batch_size, num_frames, fps, regenerate
 
     @staticmethod
@@ -370,27 +359,15 @@ class VideoEditPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeline)
             latents.append(self.vae.encode(sample).latent_dist.mode())
         return torch.cat(latents).float() * self.vae.config.scaling_factor
 
-    @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor, num_frames: int) -> torch.Tensor:
         """(B, C, F', H', W') latents scaled like encode_source's -> (B, F, 3, H, W) float in [0, 1], decoded in
-        temporal tiles, so memory follows the tile and not the clip length."""
-        decoded = self.vae.decode(
-            latents.to(self.vae.dtype) / self.vae.config.scaling_factor,
-            num_frames=num_frames,
-            tile_latent_frames=self.config.vae_tile_latent_frames,
-            tile_overlap=self.config.vae_tile_overlap,
-            return_dict=False,
-        )[0]  # (B, 3, F, H, W) in [-1, 1]
-        return (decoded.float() / 2 + 0.5).clamp(0, 1).transpose(1, 2)
+        temporal tiles (TextToVideoPipeline.decode_latents), so memory follows the tile and not the clip length."""
+        return self.text_to_video.decode_latents(latents, num_frames, output_type="pt")
 
     def encode_prompt(self, *args, **kwargs):
         """TextToVideoPipeline.encode_prompt (same arguments and results): (B*n, L, text_dim) embeddings and
         (B*n, L) masks of the instructions and, with guidance, of the negative prompt."""
         return self.text_to_video.encode_prompt(*args, **kwargs)
-
-    @property
-    def do_classifier_free_guidance(self) -> bool:
-        return self.num_guidance_branches > 1
 
     # --- sampling --------------------------------------------------------------------------------------
     @checks_vocabulary(texts=("audio_prompt",), instructions=("prompt",))  # the prompt is the instruction
@@ -476,125 +453,86 @@ class VideoEditPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeline)
 
         # 1. Check inputs (everything, before any compute)
         batch_size, num_frames, fps, regenerate_audio = self.check_inputs(
-            video, prompt, negative_prompt, fps, num_inference_steps, guidance_scale, video_guidance_scale,
-            num_videos_per_prompt, generator, latents, prompt_embeds, prompt_attention_mask, negative_prompt_embeds,
-            negative_prompt_attention_mask, output_type, callback_on_step_end_tensor_inputs, max_sequence_length,
-            regenerate_audio, audio_prompt, audio_guidance_scale, audio_num_inference_steps, strength,
+            video, prompt=prompt, negative_prompt=negative_prompt, fps=fps, num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale, video_guidance_scale=video_guidance_scale,
+            num_videos_per_prompt=num_videos_per_prompt, generator=generator, latents=latents,
+            prompt_embeds=prompt_embeds, prompt_attention_mask=prompt_attention_mask,
+            negative_prompt_embeds=negative_prompt_embeds,
+            negative_prompt_attention_mask=negative_prompt_attention_mask,
+            output_type=output_type, callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+            max_sequence_length=max_sequence_length, regenerate_audio=regenerate_audio, audio_prompt=audio_prompt,
+            audio_guidance_scale=audio_guidance_scale, audio_num_inference_steps=audio_num_inference_steps,
+            strength=strength,
         )  # fmt: skip
         self._guidance_scale = guidance_scale
         self._video_guidance_scale = video_guidance_scale
         self._interrupt = False
         device = self._execution_device
         total = batch_size * num_videos_per_prompt
+        branches = self.num_guidance_branches
         prompts, prompt_embeds, prompt_attention_mask = self._broadcast_text(
             batch_size, prompt, prompt_embeds, prompt_attention_mask
         )
 
-        # 2. The source frames at the native size; a file's own sound is kept aside
+        # 2. The source frames at the native size (B_video, F, 3, H, W) in [0, 1]; a file's own sound kept aside
         frames, source_audio, source_sample_rate = load_video(video)
-        frames = self.prepare_frames(frames, device)  # (B_video, F, 3, H, W) in [0, 1]
+        frames = self.prepare_frames(frames, device)
 
-        # 3. Encode the instructions; negative and positive padded to one length so the branches share a forward
+        # 3. Encode the instructions (B*n, L, text_dim); negative and positive padded to one length for one forward
         transformer_dtype = self.transformer.dtype
-        prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask = (
-            self.encode_prompt(
+        prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask = same_length(
+            *self.encode_prompt(
                 prompts, negative_prompt, self.do_classifier_free_guidance, num_videos_per_prompt, prompt_embeds,
                 prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask, max_sequence_length,
                 device=device, dtype=transformer_dtype,
             )
         )  # fmt: skip
-        if self.do_classifier_free_guidance:
-            length = max(prompt_embeds.shape[1], negative_prompt_embeds.shape[1])
-            pad = lambda x: F.pad(x, (0, 0) * (x.ndim - 2) + (0, length - x.shape[1]))  # noqa: E731
-            prompt_embeds, prompt_attention_mask = pad(prompt_embeds), pad(prompt_attention_mask)
-            negative_prompt_embeds, negative_prompt_attention_mask = pad(negative_prompt_embeds), pad(negative_prompt_attention_mask)
 
-        # 4. Source latents (B*n, C, F', H', W'), and each branch's source on the batch axis:
-        #    [zeros; source; source] with both guidances, [source; source] with text guidance only
+        # 4. Source latents (B*n, C, F', H', W'), and each branch's on the batch axis (branches * B*n, C, F', H', W'):
+        #    [zeros; source; source] with both guidances (the first branch has no source), else the source each
         source_latents = self.encode_source(frames)  # (B_video, C, F', H', W')
         source_latents = source_latents.expand(batch_size, *source_latents.shape[1:])
-        source_latents = source_latents.repeat_interleave(num_videos_per_prompt, dim=0)  # (B*n, C, F', H', W')
-        branches = self.num_guidance_branches
+        source_latents = source_latents.repeat_interleave(num_videos_per_prompt, dim=0)
+        source_input = source_latents.repeat(branches, 1, 1, 1, 1)
         if branches == 3:
-            source_input = torch.cat([torch.zeros_like(source_latents), source_latents, source_latents])
-        else:
-            source_input = source_latents.repeat(branches, 1, 1, 1, 1)
+            source_input[:total] = 0
         source_input = source_input.to(transformer_dtype)
 
-        # 5. Timesteps: the scheduler's sigma = 1 - t, timestep = sigma * num_train_timesteps (flow_matching.py);
-        #    strength < 1 skips the first `begin` steps (the scheduler's step index starts there, as in diffusers' img2img)
-        sigmas = linear_quadratic_sigmas(num_inference_steps)
-        begin = start_step(sigmas, strength)
-        self.scheduler.set_timesteps(sigmas=sigmas, device=device)
-        self.scheduler.set_begin_index(begin)
-        timesteps = self.scheduler.timesteps[begin:]
-        self._num_timesteps = len(timesteps)
-
-        # 6. Noise, kept in float32 for the Euler updates; strength < 1: the source noised to sigmas[begin]
+        # 5. Timesteps and the noise, float32 for the Euler updates; strength < 1 starts at the first step whose sigma
+        #    is <= strength, from the source noised to that sigma
+        timesteps, start_sigma = self.prepare_timesteps(num_inference_steps, device, strength)
         seeded = latents is None  # the seed tells how to reproduce a clip only if the noise came from it
         latents = self.prepare_latents(self.latent_shape(total, num_frames), torch.float32, device, generator, latents)
-        if begin > 0:
-            latents = interpolate(latents, source_latents, torch.full((total,), 1 - sigmas[begin], device=device))
+        if start_sigma < 1:
+            latents = interpolate(latents, source_latents, torch.full((total,), 1 - start_sigma, device=device))
 
-        # 7. Denoising loop. The text of every forward (branches * B*n, L, text_dim) is the same at each step:
-        #    concatenated and prepared by the transformer once (again only if a callback replaces it)
-        def text_of_forward() -> tuple[torch.Tensor, torch.Tensor, TextConditions | None]:
-            embeds, mask = guidance_text(
-                branches, prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask
-            )
-            return embeds, mask, self.transformer.prepare_conditions(embeds, mask)
+        # 6. Denoise: each step one forward on the branches' [x_t, source] (branches * B*n, 2C, F', H', W'); the text
+        #    of the forwards is prepared once per call (again only if a callback replaces it)
+        def velocity(latents: torch.Tensor, t: torch.Tensor, text: dict) -> torch.Tensor:  # (B*n, C, F', H', W')
+            model_input = torch.cat([latents.to(transformer_dtype).repeat(branches, 1, 1, 1, 1), source_input], dim=1)
+            output = self.transformer(
+                hidden_states=model_input, timestep=t.expand(len(model_input)), fps=fps, return_dict=False, **text
+            )[0]
+            return combine_guidance(output.float(), branches, guidance_scale, video_guidance_scale)
 
-        encoder_hidden_states, encoder_attention_mask, conditions = text_of_forward()
-        num_train_timesteps = self.scheduler.config.num_train_timesteps
-        with self.progress_bar(total=len(timesteps)) as progress_bar:
-            for i, timestep in enumerate(timesteps):
-                if self.interrupt:
-                    continue
-                latent_model_input = torch.cat([latents.to(transformer_dtype).repeat(branches, 1, 1, 1, 1), source_input], dim=1)
-                t = 1 - timestep / num_train_timesteps  # flow time: 0 = noise, 1 = data
-                velocity = self.transformer(
-                    hidden_states=latent_model_input,  # (branches * B*n, 2C, F', H', W')
-                    encoder_hidden_states=encoder_hidden_states,
-                    timestep=t.expand(latent_model_input.shape[0]),
-                    fps=fps,
-                    encoder_attention_mask=encoder_attention_mask,
-                    return_dict=False,
-                    conditions=conditions,
-                )[0].float()
-                if branches == 3:
-                    velocity_uncond, velocity_source, velocity_full = velocity.chunk(3)
-                    velocity = (
-                        velocity_uncond
-                        + video_guidance_scale * (velocity_source - velocity_uncond)
-                        + guidance_scale * (velocity_full - velocity_source)
-                    )
-                elif branches == 2:  # the formula with video_guidance_scale = 1: v_uncond cancels
-                    velocity_source, velocity_full = velocity.chunk(2)
-                    velocity = velocity_source + guidance_scale * (velocity_full - velocity_source)
+        masks = prompt_attention_mask, negative_prompt_attention_mask
+        prepare = guided_text_conditions(self.transformer, branches, *masks)
+        text = {"prompt_embeds": prompt_embeds, "negative_prompt_embeds": negative_prompt_embeds}
+        latents = self.denoise(
+            latents, timesteps, velocity, prepare, text, callback_on_step_end, callback_on_step_end_tensor_inputs
+        )
 
-                # the scheduler integrates dx/dsigma = -velocity (flow_matching.py)
-                latents = self.scheduler.step(-velocity, timestep, latents, return_dict=False)[0]
-
-                if callback_on_step_end is not None:
-                    step_locals = locals()  # read here: a comprehension's locals() would be its own
-                    callback_kwargs = {k: step_locals[k] for k in callback_on_step_end_tensor_inputs}
-                    callback_outputs = callback_on_step_end(self, i, timestep, callback_kwargs)
-                    latents = callback_outputs.pop("latents", latents)
-                    if {"prompt_embeds", "negative_prompt_embeds"} & callback_outputs.keys():
-                        prompt_embeds = callback_outputs.pop("prompt_embeds", prompt_embeds)
-                        negative_prompt_embeds = callback_outputs.pop("negative_prompt_embeds", negative_prompt_embeds)
-                        encoder_hidden_states, encoder_attention_mask, conditions = text_of_forward()
-                progress_bar.update()
-
-        # 8. Decode in temporal tiles
+        # 7. Decode in temporal tiles
         if output_type == "latent":
             edited = video_frames = latents
         else:
             edited = self.decode_latents(latents, num_frames)  # (B*n, F, 3, H, W) in [0, 1]
             video_frames = postprocess_frames(edited, output_type)
 
-        # 9. Sound: regenerated for the edited frames (the generator continues), or the input's own
-        audio_entries = [{}] * total
+        # 8. Sound: regenerated for the edited frames (the generator continues), or the input's own, fitted to exactly
+        #    AVClock(fps, sample_rate).num_samples(F) samples; AAC decoding may overshoot full scale a little, which no
+        #    writer accepts, so the kept track is clipped to [-1, 1]
+        audio, sample_rate, audio_entries = None, None, [{}] * total
         if regenerate_audio:
             audio_prompts = self._audio_prompts(audio_prompt, prompts, batch_size, num_videos_per_prompt)
             audio_options = {} if audio_guidance_scale is None else {"guidance_scale": audio_guidance_scale}
@@ -611,15 +549,12 @@ class VideoEditPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeline)
                 for entry in sound.metadata
             ]  # fmt: skip
         elif source_audio is not None:
-            # exactly AVClock.num_samples(F) samples; AAC decoding may overshoot full scale a little, which no
-            # writer accepts, so the kept track is clipped to [-1, 1]
             kept = AVClock(fps, source_sample_rate).fit_audio(np.clip(source_audio, -1, 1), num_frames)  # (C, S)
             audio, sample_rate = np.repeat(kept[None], total, axis=0), source_sample_rate  # (B*n, C, S)
             audio = torch.from_numpy(audio) if output_type == "pt" else audio
-        else:
-            audio = sample_rate = None
         self.maybe_free_model_hooks()
 
+        # 9. Output, with the provenance of each video
         if not return_dict:
             return (video_frames, audio)
         instructions = [p for p in prompts for _ in range(num_videos_per_prompt)] if prompts is not None else None

@@ -44,7 +44,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .. import __version__
 from ..clock import AVClock
-from ..flow_matching import interpolate, linear_quadratic_sigmas
+from ..flow_matching import interpolate
 from ..long_form import multidiffusion_velocity, plan_windows
 from ..models.autoencoder_audio import AudioAutoencoder
 from ..models.text_encoder import DEFAULT_MAX_LENGTH
@@ -55,8 +55,8 @@ from ..outputs import AVGenOutput
 from ..validation import check_generator, check_number, check_texts
 from ..vocabulary import checks_vocabulary
 from .loading import Float32ByDefault
+from .sampling_state import VideoGuidanceState, combine_guidance, guidance_text, same_length
 from .video_input import decode_on_clock, describe_video_on_clock, frames_to_tensor, load_video
-from avgen.pipelines.sampling_state import VideoGuidanceState
 
 # Frames are converted to float and resized this many at a time, so memory follows the chunk, not the
 # clip's length or resolution (a 1080p frame is 25 MB in float32).
@@ -106,23 +106,23 @@ class VideoToAudioPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeli
     def check_inputs(
         self,
         video,
-        fps,
-        prompt,
-        negative_prompt,
-        prompt_embeds,
-        negative_prompt_embeds,
-        prompt_attention_mask,
-        negative_prompt_attention_mask,
-        num_inference_steps,
-        num_waveforms_per_prompt,
-        generator,
-        latents,
-        audio,
-        audio_mask,
-        output_type,
-        callback_on_step_end_tensor_inputs,
-        window_seconds,
-        overlap_seconds,
+        fps=None,
+        prompt=None,
+        negative_prompt=None,
+        prompt_embeds=None,
+        negative_prompt_embeds=None,
+        prompt_attention_mask=None,
+        negative_prompt_attention_mask=None,
+        num_inference_steps=50,
+        num_waveforms_per_prompt=1,
+        generator=None,
+        latents=None,
+        audio=None,
+        audio_mask=None,
+        output_type="np",
+        callback_on_step_end_tensor_inputs=None,
+        window_seconds=None,
+        overlap_seconds=None,
         guidance_scale=3.0,
         video_guidance_scale=1.0,
         use_video=True,
@@ -373,10 +373,14 @@ class VideoToAudioPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeli
 
         # 1. Check inputs (everything, before any compute)
         batch_size, num_frames, fps, num_samples = self.check_inputs(
-            video, fps, prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, prompt_attention_mask,
-            negative_prompt_attention_mask, num_inference_steps, num_waveforms_per_prompt, generator, latents,
-            audio, audio_mask, output_type, callback_on_step_end_tensor_inputs, window_seconds, overlap_seconds,
-            guidance_scale, video_guidance_scale, use_video,
+            video, fps=fps, prompt=prompt, negative_prompt=negative_prompt, prompt_embeds=prompt_embeds,
+            negative_prompt_embeds=negative_prompt_embeds, prompt_attention_mask=prompt_attention_mask,
+            negative_prompt_attention_mask=negative_prompt_attention_mask, num_inference_steps=num_inference_steps,
+            num_waveforms_per_prompt=num_waveforms_per_prompt, generator=generator, latents=latents, audio=audio,
+            audio_mask=audio_mask, output_type=output_type,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs, window_seconds=window_seconds,
+            overlap_seconds=overlap_seconds, guidance_scale=guidance_scale, video_guidance_scale=video_guidance_scale,
+            use_video=use_video,
         )  # fmt: skip
         self._guidance_scale = guidance_scale
         self._video_guidance_scale = video_guidance_scale
@@ -384,10 +388,10 @@ class VideoToAudioPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeli
         device = self._execution_device
         total = batch_size * num_waveforms_per_prompt
         clock = self.clock(fps)
-        num_steps = clock.audio_latent_steps(num_samples)  # T
+        branches = self.num_guidance_branches
 
-        # 2. Video features at the clip's own fps (a file's: its model clock), one per frame; the transformer aligns
-        # them to latent steps. A file's own sound is not an input: it is replaced.
+        # 2. Video features (B*N, F, D_video) at the clip's own fps (a file's: its model clock), one per frame; the
+        #    transformer aligns them to latent steps. A file's own sound is not an input: it is replaced.
         if isinstance(video, (str, os.PathLike)):  # decoded and shrunk to the encoder's size frame by frame
             frames = decode_on_clock(video, self.video_encoder.config.frame_size)  # (1, F, 3, s, s)
         else:
@@ -395,109 +399,76 @@ class VideoToAudioPipeline(Float32ByDefault, VideoGuidanceState, DiffusionPipeli
         video_features = None  # None: the transformer's null video (use_video=False)
         if use_video:
             video_features = self.encode_video(frames, device)  # (B_video, F, D_video)
-            video_features = video_features.expand(batch_size, -1, -1).repeat_interleave(num_waveforms_per_prompt, dim=0)  # (B * N, F, D)
+            video_features = video_features.expand(batch_size, -1, -1).repeat_interleave(num_waveforms_per_prompt, dim=0)
 
-        # 3. Text
+        # 3. Text of the guidance branches on the batch axis, [prompt], [negative; prompt] or [negative; negative;
+        #    prompt] (branches * B*N, L, D) and its mask (branches * B*N, L), the negative padded to the prompt's length
         if prompt_embeds is None:
             prompt = [prompt or ""] * batch_size if not isinstance(prompt, list) else prompt
             prompt = prompt * batch_size if len(prompt) == 1 else prompt
         negative_prompt = [negative_prompt or ""] * batch_size if not isinstance(negative_prompt, list) else negative_prompt
-        branches = self.num_guidance_branches
-        prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask = self.encode_prompt(
-            prompt, negative_prompt, branches > 1, num_waveforms_per_prompt, prompt_embeds,
+        text = self.encode_prompt(
+            prompt, negative_prompt, self.do_classifier_free_guidance, num_waveforms_per_prompt, prompt_embeds,
             negative_prompt_embeds, prompt_attention_mask, negative_prompt_attention_mask, max_sequence_length, device,
         )  # fmt: skip
-        if branches > 1:  # one batch of branches on the batch axis; pad the texts to one length
-            length = max(prompt_embeds.shape[1], negative_prompt_embeds.shape[1])
-            pad = lambda x: F.pad(x, (0, 0) * (x.ndim - 2) + (0, length - x.shape[1]))  # noqa: E731
-            # text of [negative; prompt] or [negative; negative; prompt]: (branches * B * N, L, D) and (branches * B * N, L)
-            prompt_embeds = torch.cat([pad(negative_prompt_embeds)] * (branches - 1) + [pad(prompt_embeds)])
-            prompt_attention_mask = torch.cat([pad(negative_prompt_attention_mask)] * (branches - 1) + [pad(prompt_attention_mask)])
-            if video_features is not None:  # video of [video; video] or [null; video; video]
-                null = self.audio_transformer.null_video_features.to(video_features.dtype).expand_as(video_features)
-                video_features = torch.cat(([null] if branches == 3 else []) + [video_features, video_features])
+        prompt_embeds, prompt_attention_mask = guidance_text(branches, *same_length(*text))
 
-        # 4. Latents (float32: the scheduler steps in float32), and the known audio, if any
+        # 4. Video of the branches: [video; video] or [null; video; video] (branches * B*N, F, D_video)
+        if video_features is not None and branches > 1:
+            null = self.audio_transformer.null_video_features.to(video_features.dtype).expand_as(video_features)
+            video_features = torch.cat(([null] if branches == 3 else []) + [video_features] * 2)
+
+        # 5. Latents (B*N, C, T), float32 for the scheduler, and the known audio, if any
+        num_steps = clock.audio_latent_steps(num_samples)  # T
         num_channels = self.audio_transformer.config.in_channels
-        latents = self.prepare_latents((total, num_channels, num_steps), torch.float32, device, generator, latents)  # (B * N, C, T)
+        latents = self.prepare_latents((total, num_channels, num_steps), torch.float32, device, generator, latents)
         noise = latents.clone()
         known_latents = known_mask = None
         if audio is not None:
             known_latents, known_mask = self.prepare_known_audio(audio, audio_mask, batch_size, num_samples, device)
-            known_latents = known_latents.repeat_interleave(num_waveforms_per_prompt, dim=0)  # (B * N, C, T)
-            known_mask = known_mask.repeat_interleave(num_waveforms_per_prompt, dim=0)  # (B * N, 1, T)
+            known_latents = known_latents.repeat_interleave(num_waveforms_per_prompt, dim=0)  # (B*N, C, T)
+            known_mask = known_mask.repeat_interleave(num_waveforms_per_prompt, dim=0)  # (B*N, 1, T)
 
-        # 5. Windows: one if the clip fits, else overlapping ones (memory bounded by the window, not the clip)
+        # 6. Windows: one if the clip fits, else overlapping ones (memory bounded by the window, not the clip)
         latent_rate = clock.audio_latent_rate()
         window = self.audio_transformer.config.max_positions
         window = window if window_seconds is None else seconds_to_steps(window_seconds, latent_rate)
         overlap = window // 4 if overlap_seconds is None else seconds_to_steps(overlap_seconds, latent_rate)
         windows = plan_windows(num_steps, window, overlap)
 
-        # the text and video of every forward (branches * B * N rows), the same at each step and window: prepared
-        # once (each window's video at its first step), again only if a callback replaces the text
-        prepare_conditions = lambda: self.audio_transformer.prepare_conditions(prompt_embeds, prompt_attention_mask, video_features, fps)  # noqa: E731
-        conditions = prepare_conditions()
+        # 7. Denoise. The text and video of every forward are prepared once per call (each window's video at its
+        #    first step), again only if a callback replaces the text
+        def prepare(tensors: dict) -> dict:  # the forwards' text keywords
+            embeds, mask = tensors["prompt_embeds"], prompt_attention_mask
+            conditions = self.audio_transformer.prepare_conditions(embeds, mask, video_features, fps)
+            return dict(encoder_hidden_states=embeds, encoder_attention_mask=mask, conditions=conditions)
 
-        def velocity_of(latents: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        def velocity(latents: torch.Tensor, t: torch.Tensor, text: dict) -> torch.Tensor:  # (B*N, C, T)
             def window_velocity(x: torch.Tensor, window: slice) -> torch.Tensor:
                 known = {}
                 if known_latents is not None:  # the same known audio for every guidance branch
-                    known = dict(
-                        known_latents=known_latents[..., window].repeat(branches, 1, 1), known_mask=known_mask[..., window].repeat(branches, 1, 1)
-                    )
-                model_input = x.repeat(branches, 1, 1).to(self.audio_transformer.dtype)
-                velocity = self.audio_transformer(
-                    hidden_states=model_input,
-                    timestep=t.expand(model_input.shape[0]),
-                    encoder_hidden_states=prompt_embeds,
-                    encoder_attention_mask=prompt_attention_mask,
+                    known = dict(known_latents=known_latents[..., window], known_mask=known_mask[..., window])
+                    known = {name: value.repeat(branches, 1, 1) for name, value in known.items()}
+                model_input = x.repeat(branches, 1, 1).to(self.audio_transformer.dtype)  # (branches * B*N, C, window)
+                output = self.audio_transformer(
+                    hidden_states=model_input, timestep=t.expand(model_input.shape[0]),
                     video_features=video_features,  # the whole clip's: the window gathers its frames by its offset
-                    fps=fps,
-                    audio_step_offset=window.start,
-                    return_dict=False,
-                    conditions=conditions,
-                    **known,
-                )[0].float()
-                if branches == 3:
-                    text_scale = max(self.guidance_scale, 1.0)  # text guidance off (<= 1) is scale 1 in this form
-                    uncond, video, full = velocity.chunk(3)
-                    velocity = uncond + self.video_guidance_scale * (video - uncond) + text_scale * (full - video)
-                elif branches == 2:  # the form with video_guidance_scale = 1: v_uncond cancels
-                    video, full = velocity.chunk(2)
-                    velocity = video + self.guidance_scale * (full - video)
-                return velocity
+                    fps=fps, audio_step_offset=window.start, return_dict=False, **text, **known,
+                )[0]  # fmt: skip
+                return combine_guidance(output.float(), branches, self.guidance_scale, self.video_guidance_scale)
 
             if len(windows) == 1:
                 return window_velocity(latents, windows[0])
             return multidiffusion_velocity(window_velocity, latents, windows)
 
-        # 6. Timesteps: Movie Gen's linear-quadratic schedule as the scheduler's sigmas (sigma = 1 - t)
-        self.scheduler.set_timesteps(sigmas=linear_quadratic_sigmas(num_inference_steps), device=device)
-        timesteps = self.scheduler.timesteps
-        self._num_timesteps = len(timesteps)
+        def keep_known(latents: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # known steps on their path at time t
+            return torch.where(known_mask.bool(), interpolate(noise, known_latents, t.expand(total)), latents)
 
-        # 7. Denoising loop (conventions: avgen.flow_matching)
-        with self.progress_bar(total=num_inference_steps) as progress_bar:
-            for i, timestep in enumerate(timesteps):
-                if self.interrupt:
-                    continue
-                t = 1 - timestep.float() / self.scheduler.config.num_train_timesteps  # flow time, 0 = noise
-                if known_latents is not None:  # known steps sit on their own path at time t, as in training
-                    latents = torch.where(known_mask.bool(), interpolate(noise, known_latents, t.expand(total)), latents)
-                velocity = velocity_of(latents, t)  # (B * N, C, T)
-                latents = self.scheduler.step(-velocity, timestep, latents, return_dict=False)[0]  # Euler step in -t
-
-                if callback_on_step_end is not None:
-                    callback_kwargs = {}
-                    for name in callback_on_step_end_tensor_inputs or []:  # a loop, not a comprehension: locals() of this frame
-                        callback_kwargs[name] = locals()[name]
-                    callback_outputs = callback_on_step_end(self, i, timestep, callback_kwargs)
-                    latents = callback_outputs.pop("latents", latents)
-                    if "prompt_embeds" in callback_outputs:
-                        prompt_embeds = callback_outputs.pop("prompt_embeds")
-                        conditions = prepare_conditions()
-                progress_bar.update()
+        timesteps, _ = self.prepare_timesteps(num_inference_steps, device)
+        latents = self.denoise(
+            latents, timesteps, velocity, prepare, {"prompt_embeds": prompt_embeds}, callback_on_step_end,
+            callback_on_step_end_tensor_inputs, before_step=keep_known if known_latents is not None else None,
+        )  # fmt: skip
         if known_latents is not None:
             latents = torch.where(known_mask.bool(), known_latents, latents)
 
