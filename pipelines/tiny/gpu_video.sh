@@ -56,7 +56,7 @@ train() {  # train RUN TASK [args...]: exit code 75 (stopped at --max-minutes, c
 # 1. the video autoencoder, from $VAE_FROM's
 train vae vae --init-from "$VAE_FROM" --max-steps "$VAE_STEPS" --batch-size "$VAE_BATCH" \
   --learning-rate 5e-4 --warmup-steps 100 --eval-every "$EVAL" --checkpoint-every 500 --max-minutes "$VAE_MINUTES" \
-  --option moving_weight=20  # moving pixels 20x: subjects and contacts (docs/experiments.md, 2026-12-08)
+  --option moving_weight=20 --option temporal_weight=0.5  # weights/next/vae's loss (docs/experiments.md, 2026-12-08)
 rm -rf "$OUT/vae" && "${AVGEN[@]}" export "$RUNS/vae" vae "$OUT/vae"
 
 # 2. its latents of world clips (both Movie Gen formats), rendered by the CPU workers

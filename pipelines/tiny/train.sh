@@ -213,16 +213,20 @@ fi
 #     scratch for much longer, bf16 on CPUs with bf16 units, on 16-frame windows rendered alone. No pipeline uses it
 #     yet: the text-to-video and edit models must first be retrained on its latents. Moving pixels weigh 5x in the
 #     loss up to NEXT_VAE_BRANCH, then 20x (a branch of the run from that checkpoint, the same schedule: subjects and
-#     ball contacts gained, docs/experiments.md, 2026-12-08). The run goes on over several sittings; NEXT_VAE_STOP is
-#     where the committed weights stopped, and rerunning with a larger NEXT_VAE_STOP resumes it. An upsampling decoder
+#     ball contacts gained); from NEXT_VAE_TEMPORAL on, a loss on frame-to-frame change weighted 0.5 (slow camera
+#     moves; docs/experiments.md, 2026-12-08). The run goes on over several sittings; NEXT_VAE_STOP is where the
+#     committed weights stopped, and rerunning with a larger NEXT_VAE_STOP resumes it. An upsampling decoder
 #     (3x3 convs + pixel shuffle at every scale) lost to this one at equal compute (docs/experiments.md, 2026-12-07).
-NEXT_VAE_STEPS="${NEXT_VAE_STEPS:-16000}" NEXT_VAE_BRANCH="${NEXT_VAE_BRANCH:-7000}" NEXT_VAE_STOP="${NEXT_VAE_STOP:-12000}"
+NEXT_VAE_STEPS="${NEXT_VAE_STEPS:-16000}" NEXT_VAE_BRANCH="${NEXT_VAE_BRANCH:-7000}" NEXT_VAE_TEMPORAL="${NEXT_VAE_TEMPORAL:-12000}"
+NEXT_VAE_STOP="${NEXT_VAE_STOP:-13250}"
 NEXT="${NEXT:-weights/next}"
 if [ "$NEXT_VAE_STEPS" -gt 0 ]; then
   next_vae=(vae --max-steps "$NEXT_VAE_STEPS" --batch-size 8 --learning-rate 8e-4 --warmup-steps 200 --eval-every 500
             --checkpoint-every 250 --mixed-precision auto --seed 0)
   train vae-next "${next_vae[@]}" --stop-at-step "$NEXT_VAE_BRANCH"
-  INIT_FROM="" train vae-next-mw20 "${next_vae[@]}" --stop-at-step "$NEXT_VAE_STOP" --option moving_weight=20 \
+  INIT_FROM="" train vae-next-mw20 "${next_vae[@]}" --stop-at-step "$NEXT_VAE_TEMPORAL" --option moving_weight=20 \
     --branch-from "$RUNS/vae-next/checkpoints/step-$(printf %06d "$NEXT_VAE_BRANCH")"
-  [ -f "$NEXT/vae/config.json" ] || $AVGEN export "$RUNS/vae-next-mw20" vae "$NEXT/vae"
+  INIT_FROM="" train vae-next-td "${next_vae[@]}" --stop-at-step "$NEXT_VAE_STOP" --option moving_weight=20 \
+    --option temporal_weight=0.5 --branch-from "$RUNS/vae-next-mw20/checkpoints/step-$(printf %06d "$NEXT_VAE_TEMPORAL")"
+  [ -f "$NEXT/vae/config.json" ] || $AVGEN export "$RUNS/vae-next-td" vae "$NEXT/vae"
 fi
