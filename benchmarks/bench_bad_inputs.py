@@ -119,6 +119,15 @@ def cli_message(stderr: str) -> str:
 
 
 # --- what the cases need -----------------------------------------------------------------------------------------
+def ffmpeg_clip(path: Path, encoder: str) -> Path:
+    """10 frames of FFmpeg's test pattern at 25 fps, encoded by imageio-ffmpeg's ffmpeg binary with `encoder`."""
+    import imageio_ffmpeg
+
+    source = ["-f", "lavfi", "-i", "testsrc=size=64x48:rate=25", "-frames:v", "10"]
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", *source, "-c:v", encoder, str(path)], check=True)
+    return path
+
+
 class Materials:
     """Inputs made once: clips, a text file posing as a video, copies of the model broken in one way each."""
 
@@ -134,6 +143,10 @@ class Materials:
         self.text.write_text("not a video\n")
         self.gif = root / "clip.gif"
         self.gif.write_bytes(b"GIF89a")
+        # codecs an MP4 cannot carry, from the ffmpeg binary's encoders (PyAV has no Theora encoder)
+        self.vp8 = ffmpeg_clip(root / "old.webm", "libvpx")
+        self.theora = ffmpeg_clip(root / "old.ogv", "libtheora")
+        self.theora_mkv = ffmpeg_clip(root / "old.mkv", "libtheora")
         self._models: dict[str, Path] = {}
 
     def broken(self, kind: str) -> Path:
@@ -228,6 +241,11 @@ def cli_cases(m: Materials) -> list[tuple]:
         ("batch_steps_1", ["batch", "jobs.jsonl", "-o", "out", "--steps", "1", *model]),
         ("foley_input_missing", ["foley", "missing.mp4", "-o", "out.mp4", *model]),
         ("foley_input_not_a_video", ["foley", str(m.text), "-o", "out.mp4", *model]),
+        ("foley_vp8_into_mp4", ["foley", str(m.vp8), "-o", "out.mp4", *model]),
+        ("foley_theora_into_mp4", ["foley", str(m.theora), "-o", "out.mp4", *model]),
+        ("foley_theora_into_webm", ["foley", str(m.theora), "-o", "out.webm", *model]),
+        ("foley_output_avi", ["foley", str(m.clip), "-o", "out.avi", *model]),
+        ("foley_mkv_with_c2pa_prompt", ["foley", str(m.theora), "-o", "out.mkv", "--c2pa-prompt", *model]),
         ("edit_instruction_empty", ["edit", str(m.clip), "", "-o", "out.mp4"]),
         ("edit_output_over_input", ["edit", "in.mp4", "make the ball blue", "-o", "in.mp4"]),
         ("inspect_missing_file", ["inspect", "missing.mp4"]),
@@ -302,6 +320,13 @@ def space_cases(m: Materials, app) -> list[tuple]:
         ("add_sound_gif", "add_sound(clip.gif)", lambda: app.add_sound(str(m.gif), "", 0, 2)),
         ("add_sound_text_file", "add_sound(a text file named .mp4)", lambda: app.add_sound(str(m.text), "", 0, 2)),
         ("add_sound_too_long", f"add_sound(a 3 s clip; limit {app.MAX_UPLOAD_SECONDS:g} s)", lambda: app.add_sound(str(m.long_clip), "", 0, 2)),
+        ("add_sound_vp8", "add_sound(VP8 in a WebM)", lambda: app.add_sound(str(m.vp8), "", 0, 2)),
+        ("add_sound_theora", "add_sound(Theora in an MKV)", lambda: app.add_sound(str(m.theora_mkv), "", 0, 2)),
+        # the app serving broken weights (loaded again with AVGEN_MODEL set to them)
+        ("generate_model_nan_weights", "generate(...), AVGEN_MODEL with a NaN in the transformer's weights",
+         lambda: load_space(m.broken("nan")).generate("a red ball", duration, "As written", 0, 2)),
+        ("generate_model_index_not_json", "generate(...), AVGEN_MODEL's model_index.json not JSON",
+         lambda: load_space(m.broken("index_not_json")).generate("a red ball", duration, "As written", 0, 2)),
         ("edit_no_upload", "edit(None, ...)", lambda: app.edit(None, "make the ball blue", 0, 2)),
         ("edit_empty_instruction", 'edit(clip, "")', lambda: app.edit(str(m.clip), "", 0, 2)),
     ]

@@ -1,6 +1,8 @@
 """The MP4 writer: exact lengths, sync through the AAC priming delay, atomic writes, precise errors."""
 
 import os
+import re
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -217,3 +219,110 @@ def test_aac_priming_is_compensated_by_the_edit_list(tmp_path):
     assert np.abs(late - AAC_FRAME).max() <= 2
     synced = onsets(read_video(path).audio) - AVClock(24, SAMPLE_RATE).sample_of_frame(np.array([10, 30]))
     assert np.abs(synced).max() <= 2
+
+
+# --- add_audio into an MKV or a WebM: the streams an MP4 cannot carry (VP8, Theora) --------------------------------
+def video_packets_at(path):
+    """Every video packet's bytes, in file order, and its start in seconds from the first frame's."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packets = [(bytes(packet), packet.pts * stream.time_base) for packet in container.demux(stream) if packet.size]
+    first = min(start for _, start in packets)
+    return [(data, start - first) for data, start in packets]
+
+
+def make_source(tmp_path, kind):
+    from tests.pipelines.test_video_input import encode_clip, encode_with_ffmpeg
+
+    codec, suffix, fps, vfr = kind
+    if codec in ("vp8", "theora"):
+        return encode_with_ffmpeg(tmp_path / f"source{suffix}", codec, fps)
+    return encode_clip(tmp_path / f"source{suffix}", fps, vfr=vfr)
+
+
+# (codec, source suffix, fps, vfr) -> the containers written: VP8 from WebM and MKV, Theora from OGG (whose clock is
+# the frame rate, 1001/30000 s) and MKV, H.264 at 29.97 from an MP4 (1/30000 s ticks, rounded to ms in an MKV) and
+# at a variable rate from an MKV, VP9 at 60 fps from a WebM
+MATROSKA_CASES = [
+    (("vp8", ".webm", 30, False), ".webm"), (("vp8", ".webm", 30, False), ".mkv"), (("vp8", ".mkv", 29.97, False), ".webm"),
+    (("theora", ".ogv", 29.97, False), ".mkv"), (("theora", ".mkv", 25, False), ".mkv"),
+    (("h264", ".mp4", 29.97, False), ".mkv"), (("h264", ".mkv", 30, True), ".mkv"), (("vp9", ".webm", 60, False), ".webm"),
+]  # fmt: skip
+
+
+def case_id(case):
+    return f"{case[0]}{case[1]}-{case[2]}" if isinstance(case, tuple) else case[1:]
+
+
+@pytest.mark.parametrize(("kind", "suffix"), MATROSKA_CASES, ids=case_id)
+def test_add_audio_copies_any_stream_into_an_mkv_or_webm_with_sound_exactly_as_long(tmp_path, kind, suffix):
+    """The video stream byte for byte, each frame at the source's time rounded to the millisecond (Matroska's
+    clock), the sound (FLAC in an MKV, Opus at 48 kHz in a WebM) exactly as long as the video as avgen reads it back,
+    its clicks where they were given, and avgen takes its own output again with nothing changed."""
+    import av
+
+    source = make_source(tmp_path, kind)
+    times = muxer.probe_timing(source)
+    audio = np.zeros(times.num_samples(SAMPLE_RATE), np.float32)
+    clicks = (np.array([0.2, 0.6]) * len(audio)).astype(int)  # a fifth and three fifths of the way in
+    for start in clicks:
+        audio[start : start + 160] = 0.8 * np.exp(-np.arange(160) / 40.0)
+    out = muxer.add_audio(source, audio, SAMPLE_RATE, tmp_path / f"out{suffix}", {"title": "my clip"})
+
+    copied, given = video_packets_at(out), video_packets_at(source)
+    assert [data for data, _ in copied] == [data for data, _ in given]  # not re-encoded
+    assert max(abs(a - b) for (_, a), (_, b) in zip(copied, given)) <= Fraction(1, 2000)  # to the nearest ms
+    out_times = muxer.probe_timing(out)
+    assert out_times.num_frames == times.num_frames and abs(out_times.seconds - times.seconds) <= Fraction(1, 1000)
+    decoded = read_video(out)
+    rate = 48_000 if suffix == ".webm" else SAMPLE_RATE
+    assert decoded.sample_rate == rate and decoded.audio.shape == (1, out_times.num_samples(rate))  # exactly as long
+    found = onsets(decoded.audio) * SAMPLE_RATE / rate
+    assert found.shape == clicks.shape and np.abs(found - clicks).max() <= 2  # in sync, to an eighth of a millisecond
+    if suffix == ".mkv":  # lossless: the samples given, to 16 bits
+        assert np.abs(decoded.audio[0, : len(audio)] - audio[: decoded.audio.shape[1]]).max() < 1e-4
+    with av.open(str(out)) as container:
+        assert container.streams.audio[0].codec_context.name == ("opus" if suffix == ".webm" else "flac")
+    np.testing.assert_array_equal(decoded.frames, read_video(source).frames)
+    assert decoded.metadata["title"] == "my clip"
+    if not kind[3]:  # an independent decoder agrees (conftest's reading of its log needs a constant rate)
+        frames, sound, _, sample_rate = ffmpeg_decode(out)
+        assert len(frames) == times.num_frames and sample_rate == rate and sound.shape[1] == decoded.audio.shape[1]
+
+    again = muxer.add_audio(out, decoded.audio, rate, tmp_path / f"again{suffix}")
+    again_times = muxer.probe_timing(again)
+    assert np.array_equal(again_times.pts, out_times.pts) and again_times.duration == out_times.duration
+    assert video_packets_at(again) == copied and read_video(again).audio.shape == decoded.audio.shape
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([source.name, out.name, again.name])  # no .partial
+
+
+def test_add_audio_refuses_what_the_container_cannot_hold_before_writing(tmp_path):
+    """A stream the container cannot carry, credentials in an MKV, and an MP4 edit list's hidden frames in an MKV:
+    refused, naming what to write instead, with no file left."""
+    import av
+
+    from tests.pipelines.test_video_input import encode_clip, encode_with_ffmpeg
+
+    theora = encode_with_ffmpeg(tmp_path / "old.ogv", "theora", 25)
+    sound = np.zeros(1000, np.float32)
+    for suffix, message in ((".mp4", "an MP4 cannot carry; write an MKV file instead (.mkv)"), (".webm", "a WebM cannot carry")):
+        with pytest.raises(ValueError, match=f"holds theora video, which {re.escape(message)}"):
+            muxer.add_audio(theora, sound, SAMPLE_RATE, tmp_path / f"out{suffix}")
+    with pytest.raises(ValueError, match=r"an MKV cannot carry content credentials \(C2PA\); write an \.mp4 to sign it"):
+        muxer.add_audio(theora, sound, SAMPLE_RATE, tmp_path / "out.mkv", sign=lambda *args: None)
+    with pytest.raises(ValueError, match=r"cannot write '.*out\.avi': unknown extension '\.avi'"):
+        muxer.add_audio(theora, sound, SAMPLE_RATE, tmp_path / "out.avi")
+
+    whole = encode_clip(tmp_path / "whole.mp4", 29.97, num_frames=12)
+    trimmed = tmp_path / "trimmed.mp4"  # an edit list that starts 3 frames in, as a phone's trim writes
+    with av.open(str(whole)) as source, av.open(str(trimmed), "w", format="mp4") as container:
+        stream = container.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.size:
+                packet.pts, packet.dts, packet.stream = packet.pts - 3003, packet.dts - 3003, stream
+                container.mux(packet)
+    with pytest.raises(ValueError, match=r"starts 3 frames into its video stream .* write an \.mp4 instead"):
+        muxer.check_copyable(trimmed, ".mkv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.ogv", "trimmed.mp4", "whole.mp4"]

@@ -16,7 +16,10 @@ Settings, all from the environment (a Space's "variables"):
                            secrets; without them a local development certificate signs: avgen.provenance)
 
 The model is loaded once, on the first request, so the page comes up even without weights and says why it cannot
-generate. On ZeroGPU the GPU work runs in @spaces.GPU functions; elsewhere that decorator is a no-op.
+generate; weights the loader refuses (a model_index.json that is not JSON, a component missing, weights cut short or
+holding NaN or infinite values: avgen.pipelines.loading) are named, file and all, in the error each request then
+gets, and the app goes on serving (a later request loads them again, once they are fixed). On ZeroGPU the GPU work
+runs in @spaces.GPU functions; elsewhere that decorator is a no-op.
 Every MP4 it writes carries signed content credentials (C2PA): a creation, or for "Add sound" and "Edit" an edit of
 the uploaded video. The words the model knows (its vocabulary.json) are chips beside the prompt that add them to it,
 and a prompt with other words gets one "note:" naming them.
@@ -118,7 +121,7 @@ def with_camera(prompt: str, preset: str) -> str:
 def check_text(text: str | None, what: str, required: bool = True) -> str:
     text = (text or "").strip()
     if required and not text:
-        raise gr.Error(f"Write a {what} first.")
+        raise gr.Error(f"Write {'an' if what[0] in 'aeiou' else 'a'} {what} first.")
     if len(text.encode()) > MAX_PROMPT_BYTES:
         length = len(text.encode())
         raise gr.Error(f"The {what} is {length} bytes long; the model reads at most {MAX_PROMPT_BYTES}. Shorten it.")
@@ -157,13 +160,23 @@ def check_file(path: str | None, suffixes: tuple[str, ...]) -> str:
 
 def check_sound_upload(path: str | None, max_seconds: float) -> None:
     """A gr.Error unless "Add sound" can take the upload: any frame rate, constant or variable, a video stream an MP4
-    can carry, at most max_seconds long."""
+    can carry, at most max_seconds long. The answer is an MP4, which browsers play and the content credentials are
+    signed into; a stream only an MKV or WebM carries as it is (VP8, Theora) is refused, saying how to convert it
+    or to keep it (`avgen foley`, which writes those)."""
     name = check_file(path, SOUND_UPLOADS)
     try:
-        seconds = muxer.check_copyable(path).seconds
-    except ValueError as error:  # no video stream, unreadable, VP8
+        seconds = muxer.probe_timing(path).seconds
+        codec, containers = muxer.video_containers(path)
+    except ValueError as error:  # no video stream, unreadable, untimed
         reason = str(error).replace(repr(str(path)), "the video")  # the server's temporary path means nothing to them
         raise gr.Error(f"{name}: {reason}.") from None
+    if ".mp4" not in containers:
+        keep = f", or add its sound on your computer with `avgen foley {name} -o out{containers[-1]}`, which keeps it as it is"
+        keep = keep if containers else ""
+        raise gr.Error(
+            f"{name} holds {codec} video, which cannot go as it is into the MP4 this demo returns; convert it to H.264, VP9 "
+            f"or AV1{keep}."
+        )
     if seconds > max_seconds:
         raise gr.Error(f"{name} lasts {float(seconds):.1f} s; this demo takes videos of at most {max_seconds:g} s. Trim it.")
 
@@ -187,12 +200,20 @@ _loaded: dict = {}
 
 
 def model_problem() -> str | None:
-    """Why the main model cannot load (no weights yet), or None; checked without loading anything."""
+    """Why the main model cannot load (no weights yet, a folder the loader refuses), or None; checked without loading
+    anything (its weights' values are read when it loads: cannot_load)."""
     try:
         resolve_weights(MODEL)
     except FileNotFoundError as error:
         return f"No model to generate with: {error}. Set AVGEN_MODEL to a folder written by AVGenPipeline.save_pretrained."
+    except ValueError as error:  # a model_index.json that is not JSON, or not an object
+        return cannot_load(error)
     return None
+
+
+def cannot_load(error: Exception) -> str:
+    """The page's message for weights the loader refused: its own words name the file and what is wrong with it."""
+    return f"The model cannot be loaded: {error}. Replace the file (or set AVGEN_MODEL to a folder written by save_pretrained)."
 
 
 def edit_problem() -> str | None:
@@ -212,12 +233,15 @@ def load(name: str):
             problem = model_problem() if name == "main" else edit_problem()
             if problem:
                 raise gr.Error(problem)
-            if name == "main":
-                pipe = AVGenPipeline.from_pretrained(MODEL)
-            else:
-                from avgen.pipelines.video_edit import VideoEditPipeline
+            try:  # the loader refuses bad weights before they load, naming the file (avgen.pipelines.loading)
+                if name == "main":
+                    pipe = AVGenPipeline.from_pretrained(MODEL)
+                else:
+                    from avgen.pipelines.video_edit import VideoEditPipeline
 
-                pipe = VideoEditPipeline.from_pretrained(EDIT_MODEL)
+                    pipe = VideoEditPipeline.from_pretrained(EDIT_MODEL)
+            except (OSError, ValueError) as error:  # diffusers' own: a config that is not JSON (OSError), wrong shapes
+                raise gr.Error(cannot_load(error)) from None  # nothing is kept: the next request tries again
             _loaded[name] = pipe.to(DEVICE)
         return _loaded[name]
 
@@ -341,7 +365,7 @@ def vocabulary_chips(prompt: gr.Textbox) -> None:
     prompt, a row per category: subjects, colours, motions, ..., camera."""
     try:
         vocabulary = load_vocabulary(resolve_weights(MODEL))
-    except FileNotFoundError:  # no weights: the page says so
+    except (FileNotFoundError, ValueError):  # no weights, or weights the loader refuses: the page says so
         return
     if vocabulary is None:
         return

@@ -4,6 +4,11 @@ Each subcommand is one module of avgen.commands, which exposes
 `configure(parser: argparse.ArgumentParser) -> None` (adds its arguments) and `run(args) -> int`
 (does the work, returns the exit code). Modules are imported only when their subcommand runs, so
 `avgen --help` is fast and a missing optional dependency only breaks the subcommand that needs it.
+
+Ctrl-C (SIGINT) ends any subcommand with one line on stderr, "avgen COMMAND: interrupted", and no traceback; a file
+being written is left as it was, with no temporary file beside it (avgen.atomic). Run as the program, the process
+then dies of the SIGINT, as any program Ctrl-C stops does (a shell reports status 130, and a script's loop over
+avgen stops with it); `main(argv)` called from Python returns 130.
 """
 
 from __future__ import annotations
@@ -63,9 +68,45 @@ def _try_import(module_name: str):
         raise
 
 
+INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a program Ctrl-C stopped
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run `avgen ARGV` (default: sys.argv[1:]) and return its exit code; a Ctrl-C is answered with one line (see the
+    module's docstring): returned as 130 when `argv` is given, else raised on to the interpreter, which then ends the
+    process by SIGINT, printing no traceback for it."""
+    as_program = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((arg for arg in argv if not arg.startswith("-")), None)
+    unraisable = sys.unraisablehook
+    sys.unraisablehook = _without_interrupts(unraisable)
+    try:
+        return _run(argv, command)
+    except KeyboardInterrupt:
+        print(f"avgen {command if command in SUBCOMMANDS else ''}".rstrip() + ": interrupted", file=sys.stderr, flush=True)
+        if not as_program:
+            return INTERRUPTED
+        sys.excepthook = _without_interrupts(sys.excepthook)  # the line above says it all: no traceback
+        raise  # Python exits by SIGINT for an unhandled KeyboardInterrupt, after its usual shutdown
+    finally:
+        sys.unraisablehook = unraisable
+
+
+def _without_interrupts(hook):
+    """`hook` (sys.excepthook or sys.unraisablehook) that prints nothing for a KeyboardInterrupt. Native code's
+    callbacks (c2pa's, through ctypes) report a KeyboardInterrupt raised inside them as unraisable and go on; the
+    write they were part of raises it again (avgen.atomic.SignalGuard.check)."""
+
+    def quiet(*args):
+        kind = args[0] if len(args) == 3 else getattr(args[0], "exc_type", None)
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            return None
+        return hook(*args)
+
+    return quiet
+
+
+def _run(argv: list[str], command: str | None) -> int:
     parser = build_parser(command if command in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
     if args.version:

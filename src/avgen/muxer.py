@@ -6,7 +6,8 @@ into a second one: its C2PA manifest, avgen.provenance) and renamed over the tar
 complete, so a bad input, a failed signature or a crash never leaves a half-written file nor destroys
 an existing one.
 
-`add_audio` gives an existing video a new sound track without re-encoding it (its video packets are copied).
+`add_audio` gives an existing video a new sound track without re-encoding it (its video packets are copied), in
+an MP4 (AAC sound), or in an MKV (FLAC) or WebM (Opus) for video streams an MP4 cannot carry (VP8, Theora, ...).
 
 Audio/video alignment: the audio is first made exactly `AVClock.num_samples(num_frames)` samples long
 (silence padded at the end, or the tail trimmed), so both streams last exactly as long. AAC encoders
@@ -34,6 +35,17 @@ from avgen.clock import SUPPORTED_FPS, AVClock, FrameTimes, check_fps, fit_sampl
 from avgen.validation import check_target
 
 VIDEO_SUFFIXES = (".mp4",)
+# what add_audio writes, by the target's suffix: FFmpeg's muxer, the name an error uses, the sound's codec and its
+# rate (None: the sound's own). MKV and WebM are for the video streams an MP4 cannot carry as they are (VP8, Theora):
+# FLAC and Opus, because their encoders mark where the sound ends and FFmpeg's Matroska muxer keeps that mark
+# (AAC's tail padding has no place in an MKV, so its sound would come back up to 1023 samples too long); Opus is
+# WebM's sound and runs at 48 kHz, so the sound is resampled to it.
+REMUX_SUFFIXES = (".mp4", ".mkv", ".webm")
+_REMUX = {
+    ".mp4": ("mp4", "an MP4", "aac", None),
+    ".mkv": ("matroska", "an MKV", "flac", None),
+    ".webm": ("webm", "a WebM", "libopus", 48000),
+}
 AUDIO_SUFFIXES = (".wav", ".flac")
 IMAGE_SUFFIXES = (".png",)
 
@@ -206,17 +218,18 @@ def check_aac_rate(sample_rate: int) -> None:
         raise ValueError(f"an MP4's AAC audio cannot have a sample rate of {sample_rate} Hz; resample it to one of {AAC_SAMPLE_RATES}")
 
 
-def _add_aac_stream(container, audio: np.ndarray, sample_rate: int):
-    sound = container.add_stream("aac", rate=sample_rate)
+def _add_aac_stream(container, audio: np.ndarray, sample_rate: int, codec: str = "aac"):
+    sound = container.add_stream(codec, rate=sample_rate)
     sound.layout = "mono" if audio.shape[0] == 1 else "stereo"
-    sound.bit_rate = AAC_BITRATE
+    if codec != "flac":  # lossless: no bit rate
+        sound.bit_rate = AAC_BITRATE
     return sound
 
 
 def _mux_audio(container, sound, audio: np.ndarray, sample_rate: int) -> None:
     import av
 
-    chunk = 1024  # AAC frame size: the encoder consumes 1024 samples a frame
+    chunk = 1024  # AAC frame size: the encoder consumes 1024 samples a frame (PyAV re-frames them for the others)
     for start in range(0, audio.shape[1], chunk):
         block = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[:, start : start + chunk]), format="fltp", layout=sound.layout.name)
         block.sample_rate, block.pts = sample_rate, start
@@ -265,6 +278,7 @@ class _VideoScan:
     times: FrameTimes
     start: int  # the first frame's pts
     dts: np.ndarray | None  # (F,) in decode order, where the source lacks some (MKV); None: keep the packets'
+    discarded: int = 0  # packets decoded but never shown (before an MP4 edit list's start)
 
 
 def _scan_video(path: str | os.PathLike) -> _VideoScan:
@@ -272,7 +286,12 @@ def _scan_video(path: str | os.PathLike) -> _VideoScan:
         rate = stream.guessed_rate or stream.average_rate
         # (pts, duration, dts) per frame shown, in decode order; the flush packet is empty, and discarded ones
         # (before the start of an MP4 edit list: a phone's trim) are decoded as references but never shown
-        packets = [(p.pts, p.duration or 0, p.dts) for p in container.demux(stream) if p.size and not p.is_discard]
+        packets, discarded = [], 0
+        for packet in container.demux(stream):
+            if packet.size and packet.is_discard:
+                discarded += 1
+            elif packet.size:
+                packets.append((packet.pts, packet.duration or 0, packet.dts))
         time_base, declared = stream.time_base, stream.duration
     if not packets:
         raise ValueError(f"{str(path)!r} has no video frames")
@@ -303,7 +322,7 @@ def _scan_video(path: str | os.PathLike) -> _VideoScan:
     dts = None
     if any(packet_dts is None for _, _, packet_dts in packets):
         dts = pts - max(0, int((pts - order).max()))
-    return _VideoScan(times, start, dts)
+    return _VideoScan(times, start, dts, discarded)
 
 
 def probe_timing(path: str | os.PathLike) -> FrameTimes:
@@ -313,27 +332,85 @@ def probe_timing(path: str | os.PathLike) -> FrameTimes:
     return _scan_video(path).times
 
 
-def check_copyable(path: str | os.PathLike) -> FrameTimes:
-    """probe_timing, and a ValueError unless the video stream can be copied into an MP4 as it is (add_audio):
-    H.264, HEVC, VP9, AV1, MPEG-4 can; VP8 and Theora, say, cannot."""
-    times = probe_timing(path)
-    _check_mp4_carries(path)
-    return times
+def check_copyable(path: str | os.PathLike, suffix: str = ".mp4") -> FrameTimes:
+    """probe_timing, and a ValueError unless add_audio can copy the video stream as it is into a file of `suffix`
+    (REMUX_SUFFIXES): an MP4 carries H.264, HEVC, VP9, AV1, MPEG-4, ...; VP8 needs a WebM or an MKV, Theora an MKV.
+    The error names the codec and the containers that can carry it. Nothing is decoded or written."""
+    suffix = _remux_suffix(suffix)
+    scan = _scan_video(path)
+    _check_carries(path, suffix)
+    _output_times(path, scan, suffix)
+    return scan.times
 
 
-def _check_mp4_carries(path: str | os.PathLike) -> None:
+def _remux_suffix(suffix: str) -> str:
+    suffix = suffix.lower()
+    if suffix not in _REMUX:
+        raise ValueError(f"cannot write a {suffix or 'suffix-less'} file with sound added; expected one of {REMUX_SUFFIXES}")
+    return suffix
+
+
+def _carries(stream, container_format: str) -> bool:
+    """Whether FFmpeg's `container_format` muxer takes `stream`'s packets as they are: a header is written for it."""
     import io
 
     import av
 
-    with av.open(str(path)) as source, av.open(io.BytesIO(), mode="w", format="mp4") as probe:
-        codec = source.streams.video[0].codec_context.name
-        try:
-            probe.add_stream_from_template(source.streams.video[0])
-        except ValueError:
-            raise ValueError(
-                f"{str(path)!r} holds {codec} video, which an MP4 cannot carry; convert it to H.264, VP9 or AV1 first"
-            ) from None
+    try:
+        with av.open(io.BytesIO(), mode="w", format=container_format) as probe:
+            probe.add_stream_from_template(stream, opaque=True)
+            probe.start_encoding()
+    except (ValueError, av.FFmpegError):  # "'mp4' format does not support 'vp8' codec", or the header refused it
+        return False
+    return True
+
+
+def video_containers(path: str | os.PathLike) -> tuple[str, tuple[str, ...]]:
+    """(the codec of the first video stream of `path`, as FFmpeg names it: "h264", "vp8", "theora", ...; the
+    REMUX_SUFFIXES whose containers carry that stream as it is). Nothing is decoded or written."""
+    with _open_video(path) as (source, stream):
+        return stream.codec_context.name, tuple(suffix for suffix in REMUX_SUFFIXES if _carries(stream, _REMUX[suffix][0]))
+
+
+def _check_carries(path: str | os.PathLike, suffix: str) -> None:
+    codec, fits = video_containers(path)
+    if suffix in fits:
+        return
+    what = f"{str(path)!r} holds {codec} video, which {_REMUX[suffix][1]} cannot carry"
+    if fits:
+        kinds = _REMUX[fits[0]][1] + "".join(f" or {_REMUX[other][1].split()[1]}" for other in fits[1:])  # "an MKV or WebM"
+        raise ValueError(f"{what}; write {kinds} file instead ({', '.join(fits)}), which keeps the video stream as it is")
+    raise ValueError(f"{what}, nor can an MP4, MKV or WebM; convert it to H.264, VP9 or AV1 first")
+
+
+def _ticks(value: int, time_base: Fraction, target: Fraction) -> int:
+    """`value` ticks of `time_base` in ticks of `target`, to the nearest (half up)."""
+    return math.floor(Fraction(value) * time_base / target + Fraction(1, 2))
+
+
+MATROSKA_TIME_BASE = Fraction(1, 1000)  # FFmpeg's Matroska muxer counts in milliseconds, whatever the source did
+
+
+def _output_times(path, scan: _VideoScan, suffix: str) -> FrameTimes:
+    """When each frame is shown in add_audio's output of `suffix`: the source's times in an MP4 (its timescale is
+    a multiple of the source's time base), rounded to the millisecond in an MKV or WebM. ValueError where the
+    output cannot show the frames as the source does."""
+    if suffix == ".mp4":
+        return scan.times
+    kind = _REMUX[suffix][1]
+    if scan.discarded:
+        raise ValueError(
+            f"{str(path)!r} starts {scan.discarded} frames into its video stream (an MP4 edit list, as a phone's trim "
+            f"writes); {kind} has no edit list to hide them: write an .mp4 instead"
+        )
+    times = scan.times
+    pts = [_ticks(int(value), times.time_base, MATROSKA_TIME_BASE) for value in times.pts]
+    try:
+        return FrameTimes(np.array(pts, np.int64), MATROSKA_TIME_BASE, _ticks(times.duration, times.time_base, MATROSKA_TIME_BASE))
+    except ValueError:
+        raise ValueError(
+            f"{str(path)!r} shows frames less than 1 ms apart, which {kind} (counting in milliseconds) cannot; write an .mp4 instead"
+        ) from None
 
 
 # tags the MP4 muxer writes itself: copying the input's would describe the input file, not ours
@@ -360,53 +437,107 @@ def add_audio(
     metadata: dict[str, str] | None = None,
     sign: Sign | None = None,
 ) -> Path:
-    """Write the MP4 `path`: the video stream of `video_path` (MP4, MOV, MKV, WebM, ...; any frame rate, constant or
-    variable) copied packet for packet (not re-encoded: the same bytes, the same frame times, from 0) plus `audio`
-    (S,) or (C, S) as a new AAC track, replacing any audio the input had. The audio is padded or trimmed to exactly
-    the video's length, probe_timing(video_path).num_samples(sample_rate) samples; `metadata` tags are added to the
-    input's; `sign` as in write_video. Atomic, validated before writing.
+    """Write `path`, an MP4, MKV or WebM (REMUX_SUFFIXES): the video stream of `video_path` (MP4, MOV, MKV, WebM, OGG,
+    ...; any frame rate, constant or variable) copied packet for packet (not re-encoded: the same bytes, the same
+    frame times, from 0) plus `audio` (S,) or (C, S) as a new sound track, replacing any audio the input had: AAC in
+    an MP4, FLAC in an MKV, Opus (resampled to 48 kHz) in a WebM. The sound is padded or trimmed to exactly the
+    length of the video as probe_timing reads it from `path`; `metadata` tags are added to the input's; `sign` as in
+    write_video, for an MP4 only (c2pa cannot sign an MKV or a WebM). Atomic, validated before writing.
 
-    MP4 because it is what browsers play and what the content credentials are signed into; a stream an MP4 cannot
-    carry (VP8) is refused (check_copyable)."""
-    import av
+    An MP4 keeps the source's frame times exactly (its timescale is a multiple of the source's time base). An MKV
+    or WebM counts in milliseconds, so its times are the source's rounded to the nearest millisecond, and its
+    length is what its demuxer then tells: FFmpeg writes no block durations into a track without a default
+    duration (a copied stream has none), so a reader takes the last frame's length from the codec's parser or the
+    interval before it; where that differs from the rounded length, the file is written again with that length,
+    which the track's DURATION tag then states too.
 
-    path = check_target(path, VIDEO_SUFFIXES)
+    An MP4 is what browsers play and what content credentials are signed into; a stream it cannot carry (VP8,
+    Theora) is refused, naming the containers that can (check_copyable)."""
+    path = check_target(path, REMUX_SUFFIXES)
+    suffix = _remux_suffix(path.suffix)
+    container_format, kind, codec, rate = _REMUX[suffix]
     if Path(video_path).resolve() == path.resolve():
         raise ValueError(f"cannot write {str(path)!r} over its own input video")
+    if sign is not None and suffix != ".mp4":
+        raise ValueError(f"{kind} cannot carry content credentials (C2PA); write an .mp4 to sign it")
     scan = _scan_video(video_path)
-    _check_mp4_carries(video_path)
+    _check_carries(video_path, suffix)
+    times = _output_times(video_path, scan, suffix)
     audio, sample_rate = as_audio(audio, sample_rate)
-    check_aac_rate(sample_rate)
-    audio = fit_samples(audio, scan.times.num_samples(sample_rate))
+    if codec == "aac":
+        check_aac_rate(sample_rate)
+    if rate is not None and rate != sample_rate:
+        audio, sample_rate = _resample(audio, sample_rate, rate), rate
     tags = {str(k): str(v) for k, v in (metadata or {}).items()}
-    last = scan.start + int(scan.times.pts[-1])
+    remux = _Remux(video_path, scan, suffix, tags)
 
-    def remux(tmp: Path) -> None:
-        options = {"movflags": "+faststart+use_metadata_tags", **_timescales(scan.times.time_base, sample_rate)}
-        with av.open(str(video_path)) as source, av.open(str(tmp), mode="w", format="mp4", options=options) as container:
-            container.metadata.update({k: v for k, v in source.metadata.items() if k.lower() not in _MUXER_TAGS})
-            container.metadata.update(tags)
+    def write(tmp: Path) -> None:
+        remux(tmp, times, fit_samples(audio, times.num_samples(sample_rate)), sample_rate)
+        if suffix != ".mp4":
+            read = _scan_video(tmp).times
+            if not np.array_equal(read.pts, times.pts):
+                raise ValueError(f"{kind} did not keep the frame times of {str(video_path)!r}")  # never seen
+            if read.duration != times.duration:
+                remux(tmp, read, fit_samples(audio, read.num_samples(sample_rate)), sample_rate)
+
+    return _atomic_write(path, write, sign)
+
+
+@dataclass
+class _Remux:
+    """add_audio's one pass: `source`'s video packets and a new sound track into `tmp`, its frames at `times`."""
+
+    source: str | os.PathLike
+    scan: _VideoScan
+    suffix: str
+    tags: dict[str, str]
+
+    def __call__(self, tmp: Path, times: FrameTimes, audio: np.ndarray, sample_rate: int) -> None:
+        import av
+
+        scan, suffix = self.scan, self.suffix
+        container_format, _, codec, _ = _REMUX[suffix]
+        last = scan.start + int(scan.times.pts[-1])
+        # an MP4 counts in the source's ticks; an MKV or WebM in milliseconds, each time rounded as _output_times does
+        to_output = (lambda value: value) if suffix == ".mp4" else (lambda value: _ticks(value, scan.times.time_base, MATROSKA_TIME_BASE))
+        options = {"movflags": "+faststart+use_metadata_tags", **_timescales(scan.times.time_base, sample_rate)} if suffix == ".mp4" else {}
+        with av.open(str(self.source)) as source, av.open(str(tmp), mode="w", format=container_format, options=options) as container:
+            # the input's tags, less the muxer's own and those ours replace (Matroska's names are upper case: MODEL)
+            replaced = {*_MUXER_TAGS, *(key.lower() for key in self.tags)}
+            container.metadata.update({k: v for k, v in source.metadata.items() if k.lower() not in replaced})
+            container.metadata.update(self.tags)
             source_video = source.streams.video[0]
-            video = container.add_stream_from_template(source_video)
-            sound = _add_aac_stream(container, audio, sample_rate)
+            # opaque: the codec's parameters are copied as they are; no encoder of it is needed (PyAV has none for Theora)
+            video = container.add_stream_from_template(source_video, opaque=True)
+            sound = _add_aac_stream(container, audio, sample_rate, codec)
             index = 0  # of the frames shown, as _scan_video counts them
             for packet in source.demux(source_video):
                 if not packet.size:
                     continue
+                duration = to_output(packet.duration or 0)
                 if not packet.is_discard:
                     if scan.dts is not None:
                         packet.dts = int(scan.dts[index])
-                    if packet.pts == last:  # the MP4 muxer's length is the last frame's pts plus its packet's duration
-                        packet.duration = scan.times.duration - int(scan.times.pts[-1])
+                    if packet.pts == last:  # the muxer's length is the last frame's pts plus its packet's duration
+                        duration = times.duration - int(times.pts[-1])
                     index += 1
-                # the video starts at 0, as the audio does; discarded frames fall before it, where the muxer's own
-                # edit list hides them again
-                packet.pts, packet.dts = packet.pts - scan.start, packet.dts - scan.start
+                # the video starts at 0, as the audio does; discarded frames fall before it, where the MP4 muxer's own
+                # edit list hides them again (an MKV or WebM has none: _output_times refuses them)
+                pts, dts = to_output(packet.pts - scan.start), to_output(packet.dts - scan.start)
+                if suffix != ".mp4":
+                    packet.time_base = MATROSKA_TIME_BASE
+                packet.pts, packet.dts, packet.duration = pts, dts, duration
                 packet.stream = video  # PyAV rescales its timestamps to the output stream's time base, exactly
                 container.mux(packet)
             _mux_audio(container, sound, audio, sample_rate)
 
-    return _atomic_write(path, remux, sign)
+
+def _resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """(C, S) float32 at `rate` -> (C, S * target / rate) at `target` (a polyphase filter), within [-1, 1]."""
+    from scipy.signal import resample_poly
+
+    common = math.gcd(rate, target)
+    return np.clip(resample_poly(audio, target // common, rate // common, axis=-1), -1.0, 1.0).astype(np.float32)
 
 
 def write_audio(path: str | os.PathLike, audio, sample_rate: int) -> Path:
@@ -438,7 +569,9 @@ def write_image(path: str | os.PathLike, frame) -> Path:
 
 # --- reader ----------------------------------------------------------------------------------
 def read_video(path: str | os.PathLike) -> DecodedVideo:
-    """Decode an MP4 (or any container FFmpeg reads): frames (F, H, W, 3) uint8 and audio (C, S) float32.
+    """Decode an MP4 (or any container FFmpeg reads): frames (F, H, W, 3) uint8 and audio (C, S) float32 in [-1, 1]
+    (integer samples, FLAC's, scaled), and the container's tags (their names in lower case for an MKV or WebM, which
+    stores them in upper case).
 
     Decoded audio is trimmed to the stream's declared duration, dropping the encoder's tail padding
     (the priming at the start is already skipped by the decoder through the container's edit list).
@@ -456,14 +589,30 @@ def read_video(path: str | os.PathLike) -> DecodedVideo:
         fps = float(rate) if rate else 0.0
         frames = np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
         metadata = dict(container.metadata)
+        if "matroska" in container.format.name:  # MKV and WebM store tag names in upper case: PROMPT for prompt
+            metadata = {key.lower(): value for key, value in metadata.items()}
     audio, sample_rate = None, None
     with av.open(str(path)) as container:
         if container.streams.audio:
             audio_stream = container.streams.audio[0]
             sample_rate = audio_stream.codec_context.sample_rate
-            blocks = [frame.to_ndarray().reshape(frame.layout.nb_channels, -1) for frame in container.decode(audio=0)]
+            blocks = [_float_samples(frame) for frame in container.decode(audio=0)]
             audio = np.concatenate(blocks, axis=1).astype(np.float32) if blocks else np.zeros((1, 0), np.float32)
             if audio_stream.duration is not None and audio_stream.time_base is not None:
                 declared = round(Fraction(audio_stream.duration) * audio_stream.time_base * sample_rate)
                 audio = audio[:, :declared]
     return DecodedVideo(frames=frames, audio=audio, fps=fps, sample_rate=sample_rate, metadata=metadata)
+
+
+def _float_samples(frame) -> np.ndarray:
+    """A decoded audio frame as float32 (C, S) in [-1, 1], whatever the decoder gives: planar or interleaved, float
+    (AAC, Opus) or integer (FLAC's s16 and s32)."""
+    samples = frame.to_ndarray()
+    channels = frame.layout.nb_channels
+    samples = samples.reshape(channels, -1) if frame.format.is_planar else samples.reshape(-1, channels).T
+    if np.issubdtype(samples.dtype, np.integer):
+        info = np.iinfo(samples.dtype)
+        if info.min == 0:  # unsigned 8-bit: silence is 128
+            return (samples.astype(np.float32) - (info.max + 1) / 2) / ((info.max + 1) / 2)
+        return samples.astype(np.float32) / -float(info.min)
+    return samples.astype(np.float32)

@@ -9,8 +9,9 @@ from tests.benchmarks import load_script
 from tests.pipelines.tiny import avgen_pipeline
 
 CASES = [
-    "cli/generate_duration_nan", "cli/generate_model_without_transformer", "api/duration_huge", "api/write_video_sample_rate",
-    "space/generate_seed_negative", "loader/nan", "loader/pickle_only",
+    "cli/generate_duration_nan", "cli/generate_model_without_transformer", "cli/foley_theora_into_mp4", "api/duration_huge",
+    "api/write_video_sample_rate", "space/generate_seed_negative", "space/add_sound_theora", "space/generate_model_nan_weights",
+    "loader/nan", "loader/pickle_only",
 ]  # fmt: skip
 
 
@@ -39,3 +40,9 @@ def test_the_messages_are_the_specific_ones(table):
     assert table["loader/pickle_only"]["exception"] == "FileNotFoundError"
     assert table["space/generate_seed_negative"]["error"].startswith("The seed must be a whole number")
     assert table["api/duration_huge"]["exception"] == "ValueError"
+    assert table["cli/foley_theora_into_mp4"]["error"].endswith("old.ogv' holds theora video, which an MP4 cannot carry; write an MKV "
+                                                                "file instead (.mkv), which keeps the video stream as it is")
+    assert table["space/add_sound_theora"]["error"].startswith("old.mkv holds theora video, which cannot go as it is into the MP4")
+    assert table["space/generate_model_nan_weights"]["error"].startswith(
+        "The model cannot be loaded: <tmp>/materials/models/nan/transformer/diffusion_pytorch_model.safetensors holds NaN"
+    )

@@ -1,5 +1,7 @@
 """`avgen foley`: the video stream is copied byte for byte, the new audio is exactly as long as the video."""
 
+from fractions import Fraction
+
 import av
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ from avgen.muxer import add_audio, probe_timing, read_video, write_video
 from avgen.provenance import COMPOSITE, IPTC, actions_of, read_credentials
 from avgen.pipelines import text_to_audio_video
 from tests.conftest import ffmpeg_decode
-from tests.pipelines.test_video_input import clip_id, encode_clip
+from tests.pipelines.test_video_input import clip_id, encode_clip, encode_with_ffmpeg
 from tests.pipelines.test_video_to_audio import dummy_frames
 from tests.pipelines.tiny import avgen_pipeline  # the tiny pipeline of the pipeline tests
 from tests.test_muxer import flash_click_clip, onsets
@@ -90,25 +92,55 @@ def test_foley_on_phone_rates_variable_rates_mkv_and_webm(model, tmp_path, case)
         assert decoded.audio.shape == (1, times.num_samples(16000)) and decoded.sample_rate == 16000
 
 
-def test_foley_refuses_vp8_before_the_model_runs(model, tmp_path, capsys, monkeypatch):
-    import av as pyav
+def test_foley_refuses_what_the_output_cannot_carry_before_the_model_runs(model, tmp_path, capsys, monkeypatch):
+    """VP8 or Theora into an MP4, Theora into a WebM, credentials flags with an MKV: exit 2 before the model loads,
+    naming the codec and the containers that keep it, and no file."""
 
     def refuse(*args, **kwargs):
         raise AssertionError("the model was loaded before the input was checked")
 
     monkeypatch.setattr(text_to_audio_video.AVGenPipeline, "from_pretrained", refuse)
+    vp8 = encode_with_ffmpeg(tmp_path / "old.webm", "vp8", 30)
+    theora = encode_with_ffmpeg(tmp_path / "old.ogv", "theora", 25)
+    cases = [
+        (vp8, "out.mp4", [], "holds vp8 video, which an MP4 cannot carry; write an MKV or WebM file instead (.mkv, .webm)"),
+        (theora, "out.mp4", [], "holds theora video, which an MP4 cannot carry; write an MKV file instead (.mkv)"),
+        (theora, "out.webm", [], "holds theora video, which a WebM cannot carry; write an MKV file instead (.mkv)"),
+        (theora, "out.avi", [], "--output: cannot write"),
+        (theora, "out.mkv", ["--c2pa-prompt"], "--c2pa-prompt: an MKV cannot carry content credentials (C2PA); write an .mp4"),
+        (vp8, "out.webm", ["--c2pa-cert", str(theora)], "--c2pa-cert: a WebM cannot carry content credentials"),
+    ]
+    for source, out, extra, message in cases:
+        assert main(["foley", str(source), "-o", str(tmp_path / out), "--model", str(model), *extra]) == 2
+        assert message in capsys.readouterr().err, message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.ogv", "old.webm"]
 
-    source = tmp_path / "old.webm"
-    with pyav.open(str(source), "w", format="webm") as container:
-        stream = container.add_stream("libvpx", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
-        for index in range(3):
-            frame = pyav.VideoFrame.from_ndarray(np.full((32, 32, 3), 40 * index, np.uint8), format="rgb24")
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    assert main(["foley", str(source), "-o", str(tmp_path / "out.mp4"), "--model", str(model)]) == 2
-    assert "holds vp8 video, which an MP4 cannot carry" in capsys.readouterr().err and not (tmp_path / "out.mp4").exists()
+
+@pytest.mark.parametrize(
+    ("codec", "source", "out"), [("vp8", ".webm", ".webm"), ("vp8", ".webm", ".mkv"), ("theora", ".ogv", ".mkv"), ("theora", ".mkv", ".mkv")]
+)
+def test_foley_keeps_vp8_and_theora_in_an_mkv_or_webm(model, tmp_path, capsys, codec, source, out):
+    """VP8 (WebM's older codec) and Theora (OGG's): the video stream comes back byte for byte in the container asked
+    for, the sound is exactly as long as the video, and a note says that such a file carries no content credentials."""
+    source = encode_with_ffmpeg(tmp_path / f"old{source}", codec, 29.97 if codec == "theora" else 30)
+    output = tmp_path / f"new{out}"
+    assert main(["foley", str(source), "-o", str(output), "--model", str(model), "--steps", "2", "--prompt", "rain"]) == 0
+    captured = capsys.readouterr()
+    kind = "a WebM" if out == ".webm" else "an MKV"
+    assert f"avgen foley: note: {kind} cannot carry content credentials (C2PA); {output} will have none" in captured.err
+    assert captured.out.startswith(str(output))
+    assert [data for data, _ in stream_packets(output)[0]] == [data for data, _ in stream_packets(source)[0]]
+    times = probe_timing(output)
+    assert abs(times.seconds - probe_timing(source).seconds) <= Fraction(1, 1000)  # Matroska counts in ms
+    decoded = read_video(output)
+    rate = 48_000 if out == ".webm" else 16_000
+    assert decoded.audio.shape == (1, times.num_samples(rate)) and decoded.sample_rate == rate
+    assert decoded.metadata["generator"] == "avgen" and decoded.metadata["prompt"] == "rain"
+    with av.open(str(output)) as container:
+        assert container.streams.video[0].codec_context.name == codec
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([source.name, output.name])  # no .partial
+    assert main(["foley", str(output), "-o", str(tmp_path / "no-note.mkv"), "--model", str(model), "--steps", "2", "--no-credentials"]) == 0
+    assert "note:" not in capsys.readouterr().err  # none asked for: nothing to say
 
 
 def test_a_trimmed_mp4_keeps_the_frames_its_edit_list_hides(tmp_path):

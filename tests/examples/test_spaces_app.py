@@ -5,6 +5,7 @@ The app serves a tiny random AVGenPipeline with a tiny default generation (AVGEN
 `make test` installs the browser (Makefile); where it could not, the browser test skips, except on CI, where it fails.
 """
 
+import contextlib
 import importlib.util
 import os
 import re
@@ -53,6 +54,44 @@ def app_module():
     return module
 
 
+@contextlib.contextmanager
+def serve(folder: Path, **settings):
+    """The Space on a free localhost port, run in `folder` with `settings` as its environment variables (beside the
+    tiny defaults); yields its URL and its process once the page answers."""
+    with socket.socket() as probe:  # a port nothing listens on now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "AVGEN_DEMO_STEPS": "2",
+        "AVGEN_DEMO_DURATIONS": "0.5@24,0.5@16",  # 12 frames at 24 fps: the tiny model's clip takes a second
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "OMP_NUM_THREADS": "1",
+        **settings,
+    }
+    log = open(folder / "app.log", "w+")
+    process = subprocess.Popen([sys.executable, str(APP)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 600  # a loaded machine may take minutes to import torch and gradio (9 measured)
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=1)
+                break
+            except OSError:
+                log.seek(0)
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the app did not come up at {url}:\n{log.read()}")
+                time.sleep(0.25)
+        yield url, process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The Space on a free localhost port, serving a tiny random pipeline; yields its URL."""
@@ -63,41 +102,14 @@ def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("space")
     avgen_pipeline().save_pretrained(folder / "model")
     write_vocabulary(folder / "model" / "tokenizer")  # the world's words, as training writes them: the page shows chips
-    with socket.socket() as probe:  # a port nothing listens on now
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {
-        **os.environ,
-        "AVGEN_MODEL": str(folder / "model"),
-        "AVGEN_EDIT_MODEL": str(folder / "no-edit-model"),
-        "AVGEN_DEMO_STEPS": "2",
-        "AVGEN_DEMO_DURATIONS": "0.5@24,0.5@16",  # 12 frames at 24 fps: the tiny model's clip takes a second
-        "AVGEN_DEMO_QUEUE_SIZE": "4",  # a short line, so that 50 requests overflow it (test_fifty_requests_at_once)
-        "AVGEN_DEMO_MAX_UPLOAD_MB": "1",
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "GRADIO_SERVER_PORT": str(port),
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "OMP_NUM_THREADS": "1",
-    }
-    log = open(folder / "app.log", "w+")
-    process = subprocess.Popen([sys.executable, str(APP)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=1)
-                break
-            except OSError:
-                log.seek(0)
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the app did not come up at {url}:\n{log.read()}")
-                time.sleep(0.25)
+    settings = dict(
+        AVGEN_MODEL=str(folder / "model"),
+        AVGEN_EDIT_MODEL=str(folder / "no-edit-model"),
+        AVGEN_DEMO_QUEUE_SIZE="4",  # a short line, so that 50 requests overflow it (test_fifty_requests_at_once)
+        AVGEN_DEMO_MAX_UPLOAD_MB="1",
+    )
+    with serve(folder, **settings) as (url, _):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -362,3 +374,100 @@ def test_vocabulary_chips_beside_the_prompt_and_a_note_on_unknown_words(app_modu
     assert "note" not in info
     with pytest.raises(gr.Error, match="Pick a duration"):
         app_module.generate("a red ball", "10 s at 24 fps", "As written", 0, 2)
+
+
+def test_add_sound_names_a_codec_the_mp4_cannot_carry_and_how_to_keep_it(app_module, tmp_path):
+    """VP8 and Theora uploads: the answer is an MP4, which cannot carry them as they are; the refusal names the codec,
+    says how to convert it, and the command that keeps it (avgen foley writes a WebM or an MKV)."""
+    import gradio as gr
+
+    from tests.pipelines.test_video_input import encode_with_ffmpeg
+
+    vp8, theora = encode_with_ffmpeg(tmp_path / "old.webm", "vp8", 30), encode_with_ffmpeg(tmp_path / "old.mkv", "theora", 25)
+    with pytest.raises(gr.Error, match=r"old\.webm holds vp8 video, which cannot go as it is into the MP4 this demo returns; "
+                                       r"convert it to H\.264, VP9 or AV1, or .* `avgen foley old\.webm -o out\.webm`"):  # fmt: skip
+        app_module.check_sound_upload(str(vp8), 1.0)
+    with pytest.raises(gr.Error, match=r"old\.mkv holds theora video, .* `avgen foley old\.mkv -o out\.mkv`"):
+        app_module.check_sound_upload(str(theora), 1.0)
+
+
+def broken_copy(model: Path, folder: Path, kind: str) -> Path:
+    """A copy of a saved pipeline broken as `kind` says: "nan" (a NaN in the transformer's weights) or "index" (a
+    model_index.json that is not JSON)."""
+    from safetensors.torch import load_file, save_file
+
+    folder = Path(shutil.copytree(model, folder))
+    if kind == "index":
+        (folder / "model_index.json").write_text("{not json")
+    else:
+        weights = folder / "transformer" / "diffusion_pytorch_model.safetensors"
+        tensors = load_file(weights)
+        key = next(name for name in sorted(tensors) if tensors[name].is_floating_point())
+        tensors[key] = tensors[key].clone()
+        tensors[key].view(-1)[0] = float("nan")
+        save_file(tensors, weights)
+    return folder
+
+
+def test_weights_the_loader_refuses_are_named_and_the_app_goes_on(app_module, monkeypatch, tmp_path):
+    """Weights with a NaN, and a model_index.json that is not JSON: the page builds, says what is wrong with which file
+    (the banner, and the error of each request), and once the weights are good again the next request generates."""
+    import gradio as gr
+
+    from avgen.muxer import write_video
+    from tests.pipelines.test_video_to_audio import dummy_frames
+    from tests.pipelines.tiny import avgen_pipeline
+
+    avgen_pipeline(with_upsampler=False).save_pretrained(tmp_path / "model")
+    for name, value in (("_loaded", {}), ("OUTPUT_DIR", tmp_path), ("DURATIONS", {"0.5 s at 24 fps": (0.5, 24)})):
+        monkeypatch.setattr(app_module, name, value)
+    clip = write_video(tmp_path / "clip.mp4", dummy_frames(), 24)
+
+    monkeypatch.setattr(app_module, "MODEL", str(broken_copy(tmp_path / "model", tmp_path / "nan", "nan")))
+    app_module.build_demo()  # nothing is read but the folder's layout: the weights' values are read on loading
+    nan = r"The model cannot be loaded: .*nan/transformer/diffusion_pytorch_model\.safetensors holds NaN or infinite values"
+    with pytest.raises(gr.Error, match=nan):
+        app_module.generate("a red ball", "0.5 s at 24 fps", "As written", 0, 2)
+    with pytest.raises(gr.Error, match=nan):
+        app_module.add_sound(str(clip), "", 0, 2)
+
+    monkeypatch.setattr(app_module, "MODEL", str(broken_copy(tmp_path / "model", tmp_path / "index", "index")))
+    demo = app_module.build_demo()  # used to raise: the page did not come up
+    banner = next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "model-problem")
+    index = r"The model cannot be loaded: .*index/model_index\.json is not valid JSON"
+    assert banner.visible and re.search(index, banner.value)
+    with pytest.raises(gr.Error, match=index):
+        app_module.generate("a red ball", "0.5 s at 24 fps", "As written", 0, 2)
+
+    monkeypatch.setattr(app_module, "MODEL", str(tmp_path / "model"))  # the weights replaced: the next request works
+    path, _ = app_module.generate("a red ball", "0.5 s at 24 fps", "As written", 0, 2)
+    assert read_video(path).frames.shape == (12, 32, 32, 3)
+
+
+def test_a_served_app_with_broken_weights_answers_each_request_with_what_is_wrong(tmp_path):
+    """Served: a main model whose model_index.json is not JSON and an edit model with a NaN in its weights. The app
+    comes up, each request gets the loader's own words (naming the file) in its error, and it goes on answering."""
+    if importlib.util.find_spec("gradio") is None:
+        unavailable('gradio is not installed (pip install -e ".[demo]")')
+    from gradio_client import Client, handle_file
+
+    from avgen.muxer import write_video
+    from tests.pipelines.test_video_edit import get_pipeline
+    from tests.pipelines.test_video_to_audio import dummy_frames
+    from tests.pipelines.tiny import avgen_pipeline
+
+    avgen_pipeline(with_upsampler=False).save_pretrained(tmp_path / "model")
+    get_pipeline().save_pretrained(tmp_path / "edit")
+    main, edit = broken_copy(tmp_path / "model", tmp_path / "main", "index"), broken_copy(tmp_path / "edit", tmp_path / "edit-nan", "nan")
+    clip = write_video(tmp_path / "clip.mp4", dummy_frames(9), 24)
+    with serve(tmp_path, AVGEN_MODEL=str(main), AVGEN_EDIT_MODEL=str(edit)) as (url, process):
+        client = Client(url, verbose=False)
+        for _ in range(2):  # the same answer again: nothing broke
+            with pytest.raises(Exception, match=r"The model cannot be loaded: .*main/model_index\.json is not valid JSON") as raised:
+                client.predict("a red ball", "0.5 s at 24 fps", "As written", 0, 2, api_name="/generate")
+            assert type(raised.value).__name__ == "AppError"  # the app's gr.Error, not a crash
+            with pytest.raises(Exception, match=r"edit-nan/transformer/diffusion_pytorch_model\.safetensors holds NaN or infinite"):
+                client.predict(handle_file(str(clip)), "make the ball blue", 0, 2, api_name="/edit")
+        assert process.poll() is None
+    log = (tmp_path / "app.log").read_text()  # Gradio logs each gr.Error it answers with; nothing else was raised
+    assert set(re.findall(r"^(\w[\w.]*(?:Error|Exception)):", log, re.M)) == {"gradio.exceptions.Error"}, log

@@ -1,7 +1,9 @@
-"""Video files as the sound pipeline reads them: real encoder outputs (PyAV's libx264 and libvpx-vp9) at the rates of
-phones and cameras, with variable frame rates, in MP4, MOV, MKV and WebM, mapped exactly onto the model's clock and
-decoded frame by frame."""
+"""Video files as the sound pipeline reads them: real encoder outputs (PyAV's libx264 and libvpx-vp9; the ffmpeg
+binary's libvpx VP8 and libtheora) at the rates of phones and cameras, with variable frame rates, in MP4, MOV, MKV,
+WebM and OGG, mapped exactly onto the model's clock and decoded frame by frame."""
 
+import re
+import subprocess
 import weakref
 from fractions import Fraction
 
@@ -43,6 +45,22 @@ def encode_clip(path, fps=24, num_frames=10, size=(64, 48), vfr=False):
             start += VFR_MS[index % len(VFR_MS)]
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
+    return path
+
+
+FFMPEG_ENCODERS = {"vp8": "libvpx", "theora": "libtheora"}  # codecs PyAV cannot encode (theora) or that WebM's older users have
+
+
+def encode_with_ffmpeg(path, codec, fps=25, num_frames=10, size=(64, 48)):
+    """A real encoder's output made by the ffmpeg binary (imageio-ffmpeg's build, which has libtheora; PyAV's FFmpeg
+    has no Theora encoder): FFmpeg's moving test pattern, `num_frames` frames at `fps` (29.97 and its kin as NTSC's
+    exact rates) in the container `path`'s extension names (.ogv: OGG). Returns the path."""
+    import imageio_ffmpeg
+
+    rate = Fraction(NTSC.get(fps, fps)).limit_denominator(1001)
+    width, height = size
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc=size={width}x{height}:rate={rate}"]
+    subprocess.run([*command, "-frames:v", str(num_frames), "-c:v", FFMPEG_ENCODERS[codec], str(path)], check=True)
     return path
 
 
@@ -152,3 +170,27 @@ def test_the_pipeline_sounds_a_file_for_exactly_its_length(case, tmp_path):
     model_fps = nearest_supported_fps(times.rate)
     assert output.audio.shape == (1, 1, times.num_samples(16000)) and output.fps == model_fps
     assert output.frames.shape == (1, len(times.on_clock(model_fps)), 16, 16, 3)  # what the encoder saw
+
+
+@pytest.mark.parametrize(
+    ("codec", "suffix", "fps"), [("vp8", ".webm", 30), ("vp8", ".mkv", 29.97), ("theora", ".ogv", 29.97), ("theora", ".mkv", 25)]
+)
+def test_vp8_and_theora_are_read_on_the_clock_and_copyable_where_a_container_carries_them(tmp_path, codec, suffix, fps):
+    """WebM's older codec and OGG's: the sound pipeline reads them as any other video, and the muxer tells which of
+    its containers carries the stream as it is (an MP4 carries neither) and says so, naming the codec and them."""
+    path = encode_with_ffmpeg(tmp_path / f"clip{suffix}", codec, fps)
+    times = muxer.probe_timing(path)
+    assert times.num_frames == 10 and abs(float(times.rate) - float(NTSC.get(fps, fps))) < 0.1  # MKV: whole ms
+    batch, ticks, model_fps, samples = describe_video_on_clock(path, None, 16000)
+    assert (batch, model_fps, samples) == (1, nearest_supported_fps(times.rate), times.num_samples(16000))
+    assert decode_on_clock(path, 16).shape == (1, ticks, 3, 16, 16)
+    fits = (".mkv", ".webm") if codec == "vp8" else (".mkv",)
+    assert muxer.video_containers(path) == (codec, fits)
+    for suffix in fits:
+        assert muxer.check_copyable(path, suffix).duration == times.duration
+    kinds = "an MKV or WebM file instead (.mkv, .webm)" if codec == "vp8" else "an MKV file instead (.mkv)"
+    with pytest.raises(ValueError, match=rf"holds {codec} video, which an MP4 cannot carry; write {re.escape(kinds)}, which keeps"):
+        muxer.check_copyable(path, ".mp4")
+    if codec == "theora":
+        with pytest.raises(ValueError, match=r"holds theora video, which a WebM cannot carry; write an MKV file instead"):
+            muxer.check_copyable(path, ".webm")

@@ -1,17 +1,24 @@
 """`avgen foley in.mp4 -o out.mp4`: add generated, synchronized sound to a video.
 
-The input may be MP4, MOV, MKV or WebM at any frame rate, constant or variable (phones film at 29.97, 30, 59.94 and
-60); the model sees its frames on its own clock (VideoToAudioPipeline). The video stream is copied packet for packet
-(muxer.add_audio), never re-encoded, so the pictures are exactly the input's; the new AAC track, exactly as long as the
-video, replaces any audio the input had. The output is an MP4 whatever the input: browsers play it and the content
-credentials are signed into it (VP8, which an MP4 cannot carry, is refused before the model runs). It carries a
-signed C2PA manifest of an edit with the input as its parent ingredient (avgen.provenance's flags); prompt words the
-model was never trained on are named in one "note:" line (avgen.vocabulary).
+The input may be any video FFmpeg decodes (MP4, MOV, MKV, WebM, OGG; H.264, HEVC, VP8, VP9, AV1, Theora, ...) at any
+frame rate, constant or variable (phones film at 29.97, 30, 59.94 and 60); the model sees its frames on its own clock
+(VideoToAudioPipeline). The video stream is copied packet for packet (muxer.add_audio), never re-encoded, so the
+pictures are exactly the input's; the new sound track, exactly as long as the video, replaces any audio the input had.
+
+The output's extension picks its container: an MP4 (AAC sound) is what browsers play and what the content
+credentials are signed into, so it is the one to ask for; it carries H.264, HEVC, VP9, AV1 and MPEG-4 video. A stream
+an MP4 cannot carry as it is goes into an MKV (FLAC sound: VP8, Theora, ...) or a WebM (Opus sound: VP8); asking for
+an MP4 of one is refused before the model loads, naming the codec and the containers that can. An MKV or a WebM
+cannot carry content credentials (c2pa cannot sign them): it is written without, saying so in a "note:" line, and
+--c2pa-cert, --c2pa-key and --c2pa-prompt are refused for one. An MP4 carries a signed C2PA manifest of an edit with
+the input as its parent ingredient (avgen.provenance's flags); prompt words the model was never trained on are named
+in one "note:" line (avgen.vocabulary).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,8 +28,9 @@ from avgen.vocabulary import vocabulary_notes
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", help="the video to add sound to: MP4, MOV, MKV or WebM, any frame rate, constant or variable")
-    parser.add_argument("-o", "--output", required=True, help="where to write the MP4 (video copied, new audio)")
+    parser.add_argument("input", help="the video to add sound to: MP4, MOV, MKV, WebM, OGG, ...; any codec FFmpeg decodes, any frame rate")
+    parser.add_argument("-o", "--output", required=True, help="where to write the video copied, with new sound: an .mp4 (signed content "
+                        "credentials), or an .mkv or .webm for video an MP4 cannot carry (VP8, Theora)")
     parser.add_argument("--prompt", default=None, help='sounds to add besides the pictured ones, e.g. "with rain and calm piano music"')
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=50, help="sampling steps")
@@ -30,6 +38,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video-guidance", type=float, default=1.0, help="guidance on the video (1 = off, the default)")
     parser.add_argument("--model", default=None, help="AVGenPipeline folder or hub id (default: the shipped weights, weights/tiny)")
     provenance.add_arguments(parser)
+
+
+def output_credentials(args: argparse.Namespace, suffix: str) -> provenance.Credentials | None:
+    """The flags' credentials for an MP4; for an MKV or WebM, which cannot carry them, None and a "note:" line, or a
+    ValueError naming the flag the user gave for them."""
+    if suffix == ".mp4":
+        return provenance.credentials_from_args(args)
+    kind = "an MKV" if suffix == ".mkv" else "a WebM"
+    for flag in ("c2pa_cert", "c2pa_key", "c2pa_prompt"):
+        if getattr(args, flag):
+            raise ValueError(f"--{flag.replace('_', '-')}: {kind} cannot carry content credentials (C2PA); write an .mp4 to sign it")
+    switched_off = os.environ.get(provenance.ENV_OFF, "").strip().lower() not in ("", "0", "false", "no")
+    if args.no_credentials or switched_off:  # none asked for: nothing to say
+        return None
+    print(f"avgen foley: note: {kind} cannot carry content credentials (C2PA); {args.output} will have none", file=sys.stderr)
+    return None
 
 
 @vocabulary_notes()  # the pipeline's unknown-word warning as one "note:" line
@@ -45,12 +69,14 @@ def run(args: argparse.Namespace) -> int:
         validation.check_seed("--seed", args.seed)
         validation.check_number("--guidance", args.guidance, hint=" (1 = off)")
         validation.check_number("--video-guidance", args.video_guidance, minimum=1, hint=" (1 = off)")
-        muxer.check_copyable(args.input)  # readable, timed, and its video stream fits in an MP4 as it is
-        validation.check_target(args.output, muxer.VIDEO_SUFFIXES, "--output")
+        validation.check_target(args.output, muxer.REMUX_SUFFIXES, "--output")
+        suffix = Path(args.output).suffix.lower()
+        # readable, timed, and its video stream fits in the output's container as it is
+        muxer.check_copyable(args.input, suffix)
         if Path(args.input).resolve() == Path(args.output).resolve():
             raise ValueError("the output must not overwrite the input")
         model = resolve_weights(args.model)
-        credentials = provenance.credentials_from_args(args)
+        credentials = output_credentials(args, suffix)
     except (ValueError, FileNotFoundError) as error:
         print(f"avgen foley: {error}", file=sys.stderr)
         return 2
