@@ -1,11 +1,18 @@
 import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+
+# A shell starts a background job (`make test &`, nohup) with SIGINT ignored, and an ignored signal stays ignored in
+# every process it starts. The Ctrl-C tests need what a terminal gives: Python's KeyboardInterrupt here, and the
+# default action in the children (exec resets a handler, but not an ignored signal, to the default).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def ffmpeg_decode(path):
