@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_batch_kills import without_manifest  # noqa: E402  (benchmarks/ is not a package)
 
 from avgen.atomic import write_text  # noqa: E402
+from avgen.precision import machine  # noqa: E402
 
 PROMPT = "A red ball bounces on a grassy field under a thunderstorm, static camera."
 
@@ -58,13 +59,6 @@ def sha256(path: Path, signed: bool) -> str:
 def precision_tag(path: Path) -> str | None:
     with av.open(str(path)) as container:
         return container.metadata.get("precision")
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags")), [])
-    bf16 = sorted(set(flags) & {"amx_bf16", "avx512_bf16"})
-    return f"{cpu}, {os.cpu_count()} cores, bf16 units: {', '.join(bf16) or 'none'}"
 
 
 def main(argv=None) -> int:
@@ -98,14 +92,14 @@ def main(argv=None) -> int:
         if loader is not None:
             loader.join(timeout=30)
     hashes = sorted({row["sha256"] for row in rows})
-    report = {"machine": machine(), "load": not args.no_load, "command": "avgen generate PROMPT --seed SEED --model PIPELINE -o OUT",
+    report = {"machine": machine("cpu"), "load": not args.no_load, "command": "avgen generate PROMPT --seed SEED --model PIPELINE -o OUT",
               "prompt": PROMPT, "seed": args.seed, "pipeline": os.path.relpath(args.pipeline, ROOT),
               "signed": args.signed,
               "hashed": "the file without its C2PA manifest's payload" if args.signed else "the whole file",
               "distinct_sha256": len(hashes), "rows": rows}
     args.results.parent.mkdir(parents=True, exist_ok=True)
     write_text(args.results, json.dumps(report, indent=1) + "\n")
-    print(f"{len(rows)} runs, {len(hashes)} distinct sha256 ({report['machine']}, load {'on' if report['load'] else 'off'})")
+    print(f"{len(rows)} runs, {len(hashes)} distinct sha256 ({report['machine']['cpu']}, {report['machine']['cpus']} CPUs, bf16 units {report['machine']['cpu_bf16_units']}, load {'on' if report['load'] else 'off'})")
     return 0 if len(hashes) == 1 else 1
 
 
